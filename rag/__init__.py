@@ -1,0 +1,8 @@
+"""rag: ask your documents; every answer sentence cites the passage it came from."""
+
+from .assistant import Assistant
+from .errors import BackendUnavailable, ConfigError, IngestError, RagError, StoreError
+from .types import Answer, AnswerSentence, Citation, Document, FileError, IngestReport, Passage, SourceInfo
+
+__all__ = ["Assistant", "Answer", "AnswerSentence", "Citation", "Document", "FileError", "IngestReport", "Passage",
+           "SourceInfo", "RagError", "ConfigError", "IngestError", "StoreError", "BackendUnavailable"]

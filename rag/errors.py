@@ -1,0 +1,21 @@
+"""rag's exceptions: one short hierarchy. Messages say what happened and what to do."""
+
+
+class RagError(Exception):
+    """Base class for every error rag raises on purpose."""
+
+
+class ConfigError(RagError):
+    """A setting is invalid."""
+
+
+class IngestError(RagError):
+    """A file could not be read. During `ingest` these are collected in the report, not raised."""
+
+
+class StoreError(RagError):
+    """The index cannot be opened or written."""
+
+
+class BackendUnavailable(RagError):
+    """An LLM backend cannot be reached or loaded."""

@@ -1,0 +1,295 @@
+"""The index: Chroma (local folder or server) holding chunks and the document manifest, plus a
+BM25 lexical index derived from the same chunks, kept in step.
+
+Chroma is the single source of truth, so a Chroma server shared by many processes needs nothing
+else: the `<name>_chunks` collection holds chunk text, vectors and offsets; `<name>_docs` holds one
+record per document (its text, hash, title, chunk count, time indexed). A document record is
+written only after its chunks, and old chunks are deleted only after it, so the record acts as the
+commit marker: chunks whose hash does not match their document's record are leftovers of an
+interrupted write and `repair()` removes them. The lexical index is a cache rebuilt from Chroma
+whenever the manifest's fingerprint changes; it lives on local disk beside the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import Settings
+from .errors import StoreError
+from .types import Chunk, Document, Page, Passage, SourceInfo
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+# Small English stopword list: these words carry no evidence in BM25 or in answer selection.
+STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her
+hers him his how i if in into is it its me my no not of on or our she so than that the their them then there
+these they this to was we were what when where which who whom whose why will with would you your about after
+also any before being between both each few more most other over same some such through under until very
+while""".split())
+_STAMP_CHECK_S = 2.0  # how often a long-lived process looks for ingests made by other processes
+
+
+def tokenize(text: str) -> list[str]:
+    return [t for t in (w.lower() for w in _TOKEN.findall(text)) if t not in STOPWORDS and (len(t) > 1 or t.isdigit())]
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    source: str
+    title: str
+    text: str
+    content_hash: str
+    chunks: int
+    indexed_at: str
+    pages: tuple[Page, ...] = ()
+
+
+class LexicalIndex:
+    """BM25 (bm25s) over every chunk, with the chunk ids and sources in corpus order."""
+
+    def __init__(self, ids: list[str], sources: list[str], tokens: list[list[str]], stamp: str):
+        import bm25s
+        import numpy as np
+
+        self.ids = ids
+        self.sources = np.array(sources, dtype=object)
+        self.stamp = stamp
+        self.retriever = bm25s.BM25()
+        self.doc_freq: dict[str, int] = {}
+        for toks in tokens:
+            for t in set(toks):
+                self.doc_freq[t] = self.doc_freq.get(t, 0) + 1
+        if ids:
+            self.retriever.index(tokens, show_progress=False)
+
+    def idf(self, term: str) -> float:
+        import math
+
+        n = max(len(self.ids), 1)
+        df = self.doc_freq.get(term, 0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def search(self, query: str, n: int, source: str | None = None) -> list[tuple[str, float]]:
+        import numpy as np
+
+        vocab = getattr(self.retriever, "vocab_dict", None) or {}
+        q = [t for t in tokenize(query) if t in vocab]
+        if not q or not self.ids:
+            return []
+        mask = None
+        if source is not None:
+            mask = (self.sources == source).astype(np.float32)
+            if not mask.any():
+                return []
+        n = min(n, len(self.ids))
+        docs, scores = self.retriever.retrieve([q], k=n, show_progress=False, weight_mask=mask)
+        return [(self.ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0]) if s > 0]
+
+    def save(self, folder: Path) -> None:
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.ids:
+            self.retriever.save(str(tmp / "bm25"))
+        (tmp / "meta.json").write_text(json.dumps({"stamp": self.stamp, "ids": self.ids,
+                                                   "sources": list(self.sources), "doc_freq": self.doc_freq}))
+        old = folder.with_name(folder.name + f".old{os.getpid()}")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)  # readers see the old or the new index, never half of one
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex | None:
+        import bm25s
+        import numpy as np
+
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            self = cls.__new__(cls)
+            self.ids, self.stamp, self.doc_freq = meta["ids"], meta["stamp"], meta["doc_freq"]
+            self.sources = np.array(meta["sources"], dtype=object)
+            self.retriever = bm25s.BM25.load(str(folder / "bm25")) if self.ids else bm25s.BM25()
+            return self
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+class Store:
+    """Chunks, vectors, manifest and lexical index behind one small interface."""
+
+    def __init__(self, settings: Settings):
+        import chromadb
+
+        self.settings = settings
+        self.index_dir = Path(settings.index_dir)
+        try:
+            if settings.chroma_url:
+                from urllib.parse import urlparse
+
+                url = urlparse(settings.chroma_url)
+                self.client = chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
+                                                  ssl=url.scheme == "https")
+                where = settings.chroma_url
+                key = hashlib.sha1(f"{settings.chroma_url}/{settings.collection}".encode()).hexdigest()[:12]
+                self.lexical_dir = self.index_dir / f"lexical-{key}"
+            else:
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+                self.client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"))
+                where = str(self.index_dir)
+                self.lexical_dir = self.index_dir / "lexical"
+            self.chunks = self.client.get_or_create_collection(
+                f"{settings.collection}_chunks", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            self.docs = self.client.get_or_create_collection(f"{settings.collection}_docs", embedding_function=None)
+        except Exception as e:
+            raise StoreError(f"cannot open the index at {settings.chroma_url or settings.index_dir}: {e}. "
+                             "Check RAG_INDEX_DIR / RAG_CHROMA_URL.") from e
+        self.where = where
+        self.batch = max(1, min(self.client.get_max_batch_size(), 5000))
+        self._lexical: LexicalIndex | None = None
+        self._lexical_checked = 0.0
+        self._lock = threading.RLock()
+
+    # ---- manifest -------------------------------------------------------------------------
+    def _doc_records(self, include=("metadatas",)) -> dict:
+        return self.docs.get(include=list(include))
+
+    def sources(self) -> list[SourceInfo]:
+        got = self._doc_records()
+        infos = [SourceInfo(source=i, title=m.get("title", ""), chunks=int(m.get("chunks", 0)),
+                            indexed_at=m.get("indexed_at", ""), content_hash=m.get("hash", ""))
+                 for i, m in zip(got["ids"], got["metadatas"])]
+        return sorted(infos, key=lambda s: s.source)
+
+    def hashes(self) -> dict[str, str]:
+        got = self._doc_records()
+        return {i: m.get("hash", "") for i, m in zip(got["ids"], got["metadatas"])}
+
+    def document(self, source: str) -> StoredDocument | None:
+        got = self.docs.get(ids=[source], include=["metadatas", "documents"])
+        if not got["ids"]:
+            return None
+        m, text = got["metadatas"][0], got["documents"][0]
+        pages = tuple(Page(*p) for p in json.loads(m.get("pages", "[]")))
+        return StoredDocument(source=source, title=m.get("title", ""), text=text, content_hash=m.get("hash", ""),
+                              chunks=int(m.get("chunks", 0)), indexed_at=m.get("indexed_at", ""), pages=pages)
+
+    def fingerprint(self) -> str:
+        """Changes whenever any document is added, changed or removed."""
+        items = sorted(self.hashes().items())
+        return hashlib.sha1(json.dumps(items).encode("utf-8", "surrogatepass")).hexdigest()
+
+    def is_empty(self) -> bool:
+        return self.docs.count() == 0
+
+    # ---- writes ---------------------------------------------------------------------------
+    def put(self, doc: Document, chunks: list[Chunk], vectors) -> None:
+        """Add or replace one document: new chunks first, then its record, then the old chunks go."""
+        for i in range(0, len(chunks), self.batch):
+            part = chunks[i:i + self.batch]
+            self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
+                               documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
+        meta = {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(chunks),
+                "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])}
+        self.docs.upsert(ids=[doc.source], embeddings=[[1.0]], documents=[doc.text], metadatas=[meta])
+        self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
+
+    def remove(self, source: str) -> bool:
+        """Remove a document and its chunks. Returns False when it was not indexed."""
+        known = bool(self.docs.get(ids=[source], include=[])["ids"])
+        self.docs.delete(ids=[source])
+        self.chunks.delete(where={"source": source})
+        return known
+
+    def repair(self) -> int:
+        """Delete chunks left by an interrupted write (no document record, or another hash).
+        Returns how many were deleted."""
+        expected = self.hashes()
+        orphans: list[str] = []
+        for ids, metas, _ in self._iter_chunks(include=["metadatas"]):
+            orphans += [i for i, m in zip(ids, metas) if expected.get(m.get("source")) != m.get("hash")]
+        for i in range(0, len(orphans), self.batch):
+            self.chunks.delete(ids=orphans[i:i + self.batch])
+        return len(orphans)
+
+    def _iter_chunks(self, include):
+        offset = 0
+        while True:
+            got = self.chunks.get(include=include, limit=self.batch, offset=offset)
+            if not got["ids"]:
+                return
+            yield got["ids"], got.get("metadatas") or [None] * len(got["ids"]), got.get("documents")
+            offset += len(got["ids"])
+
+    # ---- lexical index --------------------------------------------------------------------
+    def lexical(self, force_check: bool = False) -> LexicalIndex:
+        """The BM25 index, rebuilt when another process (or we) changed the documents."""
+        with self._lock:
+            now = time.monotonic()
+            if self._lexical is not None and not force_check and now - self._lexical_checked < _STAMP_CHECK_S:
+                return self._lexical
+            stamp = self.fingerprint()
+            self._lexical_checked = now
+            if self._lexical is not None and self._lexical.stamp == stamp:
+                return self._lexical
+            cached = LexicalIndex.load(self.lexical_dir)
+            if cached is not None and cached.stamp == stamp:
+                self._lexical = cached
+                return cached
+            self._lexical = self._build_lexical(stamp)
+            try:
+                self._lexical.save(self.lexical_dir)
+            except OSError:
+                pass  # a read-only index still answers; the cache is rebuilt in memory next time
+            return self._lexical
+
+    def _build_lexical(self, stamp: str) -> LexicalIndex:
+        rows: list[tuple[str, str, str]] = []
+        for ids, metas, docs in self._iter_chunks(include=["metadatas", "documents"]):
+            rows += [(i, m["source"], d) for i, m, d in zip(ids, metas, docs)]
+        rows.sort()  # the same corpus order whichever process or client builds it
+        return LexicalIndex([r[0] for r in rows], [r[1] for r in rows], [tokenize(r[2]) for r in rows], stamp)
+
+    # ---- reads ----------------------------------------------------------------------------
+    def dense_search(self, vector, n: int, source: str | None = None) -> list[Passage]:
+        count = self.chunks.count()
+        if count == 0:
+            return []
+        got = self.chunks.query(query_embeddings=[vector], n_results=min(n, count),
+                                where={"source": source} if source else None,
+                                include=["documents", "metadatas", "distances"])
+        return [_passage(i, d, m, score=1.0 - dist, dense=1.0 - dist)
+                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
+                                         got["distances"][0])]
+
+    def get_chunks(self, ids: list[str]) -> dict[str, Passage]:
+        if not ids:
+            return {}
+        got = self.chunks.get(ids=ids, include=["documents", "metadatas"])
+        return {i: _passage(i, d, m, score=0.0, dense=0.0)
+                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks)"""
+        return self.docs.count(), self.chunks.count()
+
+
+def _chunk_meta(c: Chunk) -> dict:
+    meta = {"source": c.source, "title": c.title[:500], "start": c.start, "end": c.end, "hash": c.content_hash}
+    if c.page is not None:
+        meta["page"] = c.page
+    return meta
+
+
+def _passage(chunk_id: str, text: str, meta: dict, score: float, dense: float) -> Passage:
+    return Passage(text=text, source=meta["source"], start=int(meta["start"]), end=int(meta["end"]), score=score,
+                   chunk_id=chunk_id, title=meta.get("title", ""), page=meta.get("page"), dense_score=dense)

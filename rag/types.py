@@ -1,0 +1,150 @@
+"""The typed objects that flow between pipeline stages: files -> Document -> Chunk -> Passage -> Answer.
+
+Offsets are character offsets into `Document.text` (the text rag extracted from the file), so for
+every Chunk, Passage and Citation `document.text[start:end] == text` holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """Where one page of a paginated source (PDF) lies in the extracted text."""
+
+    number: int  # 1-based
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # absolute path (or the name given at upload)
+    text: str
+    title: str
+    content_hash: str
+    pages: tuple[Page, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        for page in self.pages:
+            if page.start <= offset < page.end:
+                return page.number
+        return None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    content_hash: str  # hash of the whole document this chunk came from
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its relevance score (higher is better)."""
+
+    text: str
+    source: str
+    start: int
+    end: int
+    score: float
+    chunk_id: str = ""
+    title: str = ""
+    page: int | None = None
+    dense_score: float = 0.0  # cosine similarity to the query, 0 when found only lexically
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    source: str
+    start: int
+    end: int
+    quote: str
+    score: float
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer and the citations ([n]) that support it."""
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool = True
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    see_also: list[Passage] = field(default_factory=list)
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    backend: str = "none"
+    notice: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [
+                {"n": c.n, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote,
+                 "score": round(c.score, 4), "page": c.page}
+                for c in self.citations
+            ],
+            "see_also": [
+                {"source": p.source, "start": p.start, "end": p.end, "text": p.text, "score": round(p.score, 4)}
+                for p in self.see_also
+            ],
+            "sentences": [
+                {"text": s.text, "citations": list(s.citations), "supported": s.supported} for s in self.sentences
+            ],
+            "backend": self.backend,
+            "notice": self.notice,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[FileError] = field(default_factory=list)
+    chunks_embedded: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+            "chunks_embedded": self.chunks_embedded,
+        }
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One indexed document as listed by `rag sources`."""
+
+    source: str
+    title: str
+    chunks: int
+    indexed_at: str  # ISO 8601, UTC
+    content_hash: str
