@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -146,6 +147,16 @@ class Assistant:
         t2 = time.perf_counter()
         return replace(answer, timings_ms={"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
                                            "total": (t2 - t0) * 1000})
+
+    def stream(self, question: str, history: list[tuple[str, str]] | None = None, **kwargs):
+        """Yield the answer's text as it is produced (str pieces), then the final Answer.
+
+        The extractive answerer has no tokens to stream, so it yields its text in word pieces;
+        LLM backends yield real tokens before the verified Answer."""
+        answer = self.ask(question, history, **kwargs)
+        for piece in re.findall(r"\S+\s*", answer.text):
+            yield piece
+        yield answer
 
     def as_retriever(self, k: int = 4, source: str | None = None):
         """Hybrid retrieval as a LangChain `BaseRetriever`."""

@@ -1,0 +1,227 @@
+"""The `rag` command: parse arguments, call Assistant, print. No pipeline logic lives here.
+
+Heavy libraries (torch, chromadb) are imported by the commands that need them, so `rag --help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(help="Ask your documents. Every answer cites the passages it came from.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder (default: RAG_INDEX_DIR or ./index).")]
+LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="none | local | ollama:MODEL | openai:MODEL (RAG_LLM).")]
+
+
+def _assistant(index: Path | None, llm: str | None = None, **overrides):
+    from .assistant import Assistant
+    from .errors import RagError
+
+    try:
+        return Assistant(index_dir=index, llm=llm, **overrides)
+    except RagError as e:
+        _fail(str(e))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"rag: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _progress_bar(label: str):
+    """A rich progress bar on a terminal; one log line per 10% otherwise."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if not sys.stderr.isatty():
+        last = [-1]
+
+        def log(path: str, done: int, total: int) -> None:
+            step = (10 * done) // max(total, 1)
+            if step != last[0]:
+                last[0] = step
+                typer.echo(f"{label}: {done}/{total} files", err=True)
+
+        return _nullcontext(log)
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[file]}"),
+                        TimeRemainingColumn(), transient=True, console=_stderr_console())
+    task = progress.add_task(label, total=None, file="")
+
+    def update(path: str, done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total, file=Path(path).name if path else "")
+
+    class _Ctx:
+        def __enter__(self):
+            progress.start()
+            return update
+
+        def __exit__(self, *exc):
+            progress.stop()
+
+    return _Ctx()
+
+
+class _nullcontext:
+    def __init__(self, value):
+        self.value = value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return None
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _ensure_seeded(assistant) -> None:
+    with _progress_bar("Building the index from seeds/") as progress:
+        assistant.ensure_seeded(progress=progress)
+
+
+@app.command()
+def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+           index: IndexOpt = None,
+           prune: Annotated[bool, typer.Option(help="Drop indexed files that no longer exist.")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False) -> None:
+    """Index .txt, .md, .html, .pdf and .docx files; unchanged files are skipped."""
+    assistant = _assistant(index)
+    with _progress_bar("Indexing") as progress:
+        report = assistant.ingest(paths, prune=prune, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for name in ("added", "updated", "unchanged", "removed"):
+            typer.echo(f"{name:>9}: {len(getattr(report, name))}")
+        typer.echo(f"{'failed':>9}: {len(report.failed)}")
+        for f in report.failed:
+            typer.echo(f"  {f.path!r}: {f.reason}")
+        typer.echo(f"chunks embedded: {report.chunks_embedded}")
+    if report.failed and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+@app.command()
+def remove(path: Annotated[Path, typer.Argument(help="The file to remove from the index.")],
+           index: IndexOpt = None) -> None:
+    """Remove one document from the index."""
+    if not _assistant(index).remove(path):
+        _fail(f"{path} is not in the index (see `rag sources`)")
+    typer.echo(f"removed {path}")
+
+
+@app.command()
+def sources(index: IndexOpt = None,
+            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the indexed documents."""
+    items = _assistant(index).sources()
+    if as_json:
+        typer.echo(json.dumps([s.__dict__ for s in items], indent=2))
+        return
+    if not items:
+        typer.echo("The index is empty: run `rag ingest PATH`.")
+    for s in items:
+        typer.echo(f"{s.chunks:>6} chunks  {s.indexed_at}  {s.source}")
+
+
+def _print_answer(answer) -> None:
+    typer.echo(answer.text)
+    if answer.notice:
+        typer.echo(f"\n({answer.notice})")
+    if answer.citations:
+        typer.echo("")
+        for c in answer.citations:
+            where = f"{c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+            typer.echo(f"[{c.n}] {Path(c.source).name} ({where}): \"{c.quote}\"")
+    if answer.abstained and answer.see_also:
+        typer.echo("\nSee also (nearest passages, not answers):")
+        for p in answer.see_also:
+            snippet = " ".join(p.text.split())[:160]
+            typer.echo(f"  - {Path(p.source).name} ({p.start}-{p.end}): {snippet}...")
+
+
+@app.command()
+def ask(question: Annotated[str, typer.Argument(help="The question.")],
+        index: IndexOpt = None, llm: LlmOpt = None,
+        k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve.")] = None,
+        source: Annotated[Optional[str], typer.Option(help="Only search this document.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False) -> None:
+    """Answer a question from the indexed documents, with citations."""
+    assistant = _assistant(index, llm)
+    _ensure_seeded(assistant)
+    answer = assistant.ask(question, [], k=k, source=source)
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(answer)
+
+
+@app.command()
+def chat(index: IndexOpt = None, llm: LlmOpt = None) -> None:
+    """A conversation in the terminal; follow-up questions use the earlier turns. Ctrl-D quits."""
+    assistant = _assistant(index, llm)
+    _ensure_seeded(assistant)
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            question = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            return
+        if not question:
+            continue
+        answer = assistant.ask(question, history)
+        _print_answer(answer)
+        typer.echo("")
+        history.append((question, answer.text))
+
+
+@app.command(name="eval")
+def evaluate(file: Annotated[Path, typer.Argument(help="seed_dev.jsonl, squad2/ or hotpotqa/ (see eval/README.md).")],
+             index: IndexOpt = None, llm: LlmOpt = None,
+             limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Run a QA set and print accuracy, citation correctness, abstention and retrieval figures."""
+    from .evaluation import load_qa_set, run_eval
+
+    try:
+        qa = load_qa_set(file)
+    except (OSError, ValueError) as e:
+        _fail(f"cannot read QA set {file}: {e}")
+    assistant = _assistant(index, llm)
+    with _progress_bar(f"Indexing {qa.name} corpus") as progress:
+        assistant.ingest(qa.corpus_paths(Path(assistant.settings.index_dir)), progress=progress)
+    result = run_eval(assistant, qa, limit=limit)
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.summary())
+
+
+@app.command()
+def serve(index: IndexOpt = None, llm: LlmOpt = None,
+          host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port.")] = 8000,
+          insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without RAG_API_KEY.")] = False,
+          ) -> None:
+    """Serve the chat page and the HTTP API."""
+    try:
+        from .server import run
+    except ImportError as e:
+        _fail(f"the web server is not available: {e}")
+    run(index=index, llm=llm, host=host, port=port, insecure=insecure)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
