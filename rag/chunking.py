@@ -21,6 +21,7 @@ class Span:
 
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
 _BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*(?=\s+)|\n""")
+_MAX_QUOTED = 400  # longer quotations are split at sentence ends after all
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "fig",
                   "inc", "ltd", "co", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
                   "sept", "oct", "nov", "dec", "gen", "gov", "sen", "rep", "col", "lt", "sgt", "capt", "mt"}
@@ -37,10 +38,16 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             word = re.search(r"([\w.]+)\.$", text[max(cut, m.start() - 12): m.start()])
             if word and (word.group(1).lower() in _ABBREVIATIONS or len(word.group(1)) == 1):
                 continue  # "Mr. Smith", "J. Smith": not a sentence end
+        if m.group(0) != "\n" and stop - cut < _MAX_QUOTED and _inside_quote(text[cut:stop]):
+            continue  # keep a quotation of several sentences whole: it is one statement by one speaker
         _append_trimmed(text, cut, stop, spans)
         cut = stop
     _append_trimmed(text, cut, end, spans)
     return spans
+
+
+def _inside_quote(segment: str) -> bool:
+    return segment.count('"') % 2 == 1 or segment.count("“") > segment.count("”")
 
 
 def _append_trimmed(text: str, a: int, b: int, out: list[Span]) -> None:
