@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..assistant import Assistant
 from ..config import Settings
+from ..errors import RagError
 from ..types import Answer
 from .conversations import Conversations
 from .uploads import BodySizeLimit, safe_filename, upload_path
@@ -276,6 +277,11 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
                   description="Ask your documents; every answer sentence cites the passage it came from. "
                               "With RAG_API_KEY set, send `Authorization: Bearer <key>`.")
     app.state.rag = state
+
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError):
+        # e.g. an LLM backend that cannot be reached: the message says what to do
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     app.add_middleware(BodySizeLimit, limit_bytes=int(state.settings.max_upload_mb * 1_000_000),
                        paths=("/api/documents",))

@@ -128,3 +128,21 @@ def test_shift_enter_makes_a_new_line_instead_of_sending(page):
     page.keyboard.type("second line")
     assert page.input_value("#question") == "first line\nsecond line"
     assert page.locator(".msg.user").count() == 0
+
+
+def test_page_asks_for_the_api_key_once_and_keeps_it(browser, secured_server):
+    from server_support import API_KEY
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(secured_server.url)
+    page.locator("#key-dialog").wait_for()
+    page.fill("#key-input", API_KEY)
+    page.click("#key-form button")
+    page.locator("#conversations li").first.wait_for(state="attached")  # the API answered
+    assert page.evaluate("localStorage.getItem('rag.apiKey')") == API_KEY
+    page.reload()
+    page.locator("#conversations li").first.wait_for(state="attached")
+    assert not page.locator("#key-dialog").is_visible()
+    context.close()
