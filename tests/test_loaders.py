@@ -58,9 +58,14 @@ def refusal(path: Path) -> str:
 
 @settings(max_examples=50, deadline=None)
 @given(st.text(min_size=1).filter(lambda t: t.strip() and "\x00" not in t and not t.startswith("\ufeff")))
-def test_text_file_round_trips_exactly(tmp_path_factory, text):
+def test_text_file_reads_as_python_text_mode_reads_it(tmp_path_factory, text):
     path = write(tmp_path_factory.mktemp("t") / "note.txt", text.encode("utf-8"))
-    assert load(path).text == text
+    assert load(path).text == path.read_text(encoding="utf-8")
+
+
+def test_windows_line_endings_are_read_as_newlines(tmp_path):
+    doc = load(write(tmp_path / "dos.txt", b"First line.\r\nSecond line.\rThird line.\r\n"))
+    assert doc.text == "First line.\nSecond line.\nThird line.\n"
 
 
 def test_text_file_title_is_its_first_line(tmp_path):
@@ -161,6 +166,13 @@ def test_discover_survives_a_symlink_loop_and_finds_each_file_once(tmp_path):
     files, errors = discover([folder])
     assert sorted(f.name for f in files) == ["a.txt", "b.md"]
     assert errors and all("loop" in e.reason for e in errors)
+
+
+def test_discover_reports_a_file_name_that_is_not_utf8(tmp_path):
+    name = os.fsdecode(b"caf\xe9.txt")  # Latin-1 bytes in the name
+    write(tmp_path / name, "Coffee.")
+    files, errors = discover([tmp_path])
+    assert files == [] and "not valid UTF-8" in errors[0].reason
 
 
 def test_discover_reports_a_self_referencing_symlink(tmp_path):
