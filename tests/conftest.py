@@ -64,3 +64,29 @@ def assert_index_consistent(assistant: Assistant) -> None:
     lexical = assistant.store.lexical(force_check=True)
     assert sorted(lexical.ids) == sorted(records)
     assert all(lexical.sources[i] == records[cid]["meta"]["source"] for i, cid in enumerate(lexical.ids))
+
+
+def make_pdf(path: Path, pages: list[str], title: str = "") -> Path:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path), pagesize=A4)
+    if title:
+        pdf.setTitle(title)
+    for text in pages:
+        pdf.drawString(72, 760, text)
+        pdf.showPage()
+    pdf.save()
+    return path
+
+
+def make_docx(path: Path, paragraphs: list[str], title: str = "") -> Path:
+    import docx
+
+    document = docx.Document()
+    for p in paragraphs:
+        document.add_paragraph(p)
+    if title:
+        document.core_properties.title = title
+    document.save(str(path))
+    return path

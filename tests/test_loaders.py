@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import make_docx, make_pdf
+
 from rag.errors import IngestError
 from rag.loaders import discover, load
 
@@ -19,32 +21,6 @@ def write(path: Path, data: bytes | str) -> Path:
         path.write_text(data, encoding="utf-8")
     else:
         path.write_bytes(data)
-    return path
-
-
-def make_pdf(path: Path, pages: list[str], title: str = "") -> Path:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    pdf = canvas.Canvas(str(path), pagesize=A4)
-    if title:
-        pdf.setTitle(title)
-    for text in pages:
-        pdf.drawString(72, 760, text)
-        pdf.showPage()
-    pdf.save()
-    return path
-
-
-def make_docx(path: Path, paragraphs: list[str], title: str = "") -> Path:
-    import docx
-
-    document = docx.Document()
-    for p in paragraphs:
-        document.add_paragraph(p)
-    if title:
-        document.core_properties.title = title
-    document.save(str(path))
     return path
 
 
