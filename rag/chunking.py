@@ -75,20 +75,28 @@ def _split_long(text: str, span: Span, size: int) -> list[Span]:
 
 def chunk_document(doc: Document, size: int = 800, overlap: int = 150) -> list[Chunk]:
     """Group whole sentences into chunks of at most `size` characters; consecutive chunks share
-    up to `overlap` characters of trailing sentences so an answer on a boundary is found whole."""
+    up to `overlap` characters of trailing sentences so an answer on a boundary is found whole.
+
+    A chunk never crosses a page break, so its page is the page of every sentence it holds
+    (and of every citation taken from it)."""
     sentences: list[Span] = []
     for s in split_sentences(doc.text):
         sentences.extend(_split_long(doc.text, s, size) if s.end - s.start > size else [s])
+    pages = [doc.page_at(s.start) for s in sentences]
     chunks: list[Chunk] = []
     i = 0
     while i < len(sentences):
         j = i
-        while j + 1 < len(sentences) and sentences[j + 1].end - sentences[i].start <= size:
+        while (j + 1 < len(sentences) and sentences[j + 1].end - sentences[i].start <= size
+               and pages[j + 1] == pages[i]):
             j += 1
         start, end = sentences[i].start, sentences[j].end
         chunks.append(_make_chunk(doc, start, end, len(chunks)))
         if j + 1 >= len(sentences):
             break
+        if pages[j + 1] != pages[j]:  # a new page starts afresh: no overlap across the break
+            i = j + 1
+            continue
         # Step back over trailing sentences that fit in the overlap, but always move forward.
         nxt = j + 1
         while nxt - 1 > i and sentences[j].end - sentences[nxt - 1].start <= overlap:
