@@ -98,9 +98,15 @@ class ExtractiveAnswerer:
         out.sort(key=lambda e: -e.score)
         return out
 
-    def answer(self, question: str, passages: list[Passage]) -> Answer:
+    def answer(self, question: str, passages: list[Passage], previous_answer: str = "") -> Answer:
+        """`previous_answer`: in a conversation, the last answer. A follow-up whose best evidence
+        is a sentence that answer already cited stays on an established topic, so it is not held
+        to the abstention threshold ("What is his name?" has few words of its own to match)."""
         ranked = self.rank(question, passages)
-        if not ranked or ranked[0].score < self.threshold:
+        if not ranked:
+            return abstention(passages)
+        on_topic = bool(previous_answer) and ranked[0].text in previous_answer
+        if ranked[0].score < self.threshold and not on_topic:
             return abstention(passages)
         best = ranked[0]
         chosen = [best]

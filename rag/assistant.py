@@ -143,7 +143,7 @@ class Assistant:
         t1 = time.perf_counter()
         answerer = ExtractiveAnswerer(self.embedder, self.store.lexical().idf, self.settings.abstain_threshold,
                                       self.settings.max_answer_sentences)
-        answer = answerer.answer(query, passages)
+        answer = answerer.answer(query, passages, history[-1][1] if history else "")
         t2 = time.perf_counter()
         return replace(answer, timings_ms={"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
                                            "total": (t2 - t0) * 1000})
