@@ -1,13 +1,15 @@
 """Passages -> Answer. The extractive answerer picks the retrieved sentences that answer the
 question and cites them; when the evidence is too weak it abstains and lists the nearest
 passages as "see also". It needs no LLM and is the fallback whenever an LLM is unavailable.
+`LLMAnswerer` lets a chat model (rag/llm.py) write the answer over the same evidence and keeps
+only the sentences rag/verification.py finds supported.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .chunking import split_sentences
 from .store import tokenize
@@ -99,8 +101,14 @@ class ExtractiveAnswerer:
         return out
 
     def answer(self, question: str, passages: list[Passage]) -> Answer:
-        ranked = self.rank(question, passages)
-        if not ranked or ranked[0].score < self.threshold:
+        return self.select(self.rank(question, passages), passages)
+
+    def should_abstain(self, ranked: list[Evidence]) -> bool:
+        return not ranked or ranked[0].score < self.threshold
+
+    def select(self, ranked: list[Evidence], passages: list[Passage]) -> Answer:
+        """The answer from already ranked evidence: the best sentences, or an abstention."""
+        if self.should_abstain(ranked):
             return abstention(passages)
         best = ranked[0]
         chosen = [best]
@@ -121,3 +129,148 @@ def cited_answer(evidence: list[Evidence], backend: str = "none") -> Answer:
     sentences = [AnswerSentence(text=e.text, citations=(c.n,)) for e, c in zip(evidence, citations)]
     text = " ".join(f"{s.text} [{s.citations[0]}]" for s in sentences)
     return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=backend)
+
+
+# ---- LLM answers ---------------------------------------------------------------------------------
+# The LLM writes; the evidence decides. The extractive ranking picks what the model sees and whether
+# to answer at all, and every sentence the model writes is verified against what it cites.
+
+# Small models like to announce their answer ("The answer is: ..."); the announcement carries nothing.
+_META = re.compile(r"^(?:(?:the )?(?:answer|passage|passages|text)\b[^:]{0,60}:\s*[\"“]?)", re.IGNORECASE)
+_IDK = re.compile(r"\b(i don'?t know|not (?:contain|mention|say)|no (?:information|answer))\b", re.IGNORECASE)
+
+
+def numbered_passages(ranked: list[Evidence], limit: int):
+    """The best evidence sentences, numbered from 1 in rank order, as the model will see them."""
+    from .verification import NumberedPassage, SourceSentence
+
+    return [NumberedPassage(n, (SourceSentence(e.text, e.source, e.start, e.end, e.page),))
+            for n, e in enumerate(ranked[:limit], start=1)]
+
+
+def render_passages(passages) -> str:
+    return "\n".join(f"[{p.n}] {' '.join(p.text.split())}" for p in passages)
+
+
+class LLMAnswerer:
+    """Asks a chat model for a short cited answer over numbered evidence, then keeps only what the
+    cited passages support. Unsupported sentences are replaced by the cited source sentence they
+    paraphrase (when one is close) or dropped; when nothing survives, the extractive answer stands."""
+
+    def __init__(self, settings, extractive: ExtractiveAnswerer, verifier, backend: str):
+        self.settings = settings
+        self.extractive = extractive
+        self.verifier = verifier
+        self.backend = backend
+
+    def stream(self, question: str, ranked: list[Evidence], passages: list[Passage]):
+        """Yield the model's tokens (str) as they come, then the verified Answer."""
+        from . import llm, prompts
+        from .errors import BackendUnavailable
+
+        if self.extractive.should_abstain(ranked):  # whatever a model would write, the documents do not answer
+            answer = abstention(passages)
+            yield from _pieces(answer.text)
+            yield answer
+            return
+        numbered = numbered_passages(ranked, self.settings.llm_passages)
+        system, user = prompts.load("answer").render(passages=render_passages(numbered), question=question)
+        drafts: list[str] = []
+        try:
+            text = ""
+            for piece in llm.stream_text(llm.chat_model(self.settings), system, user, self.settings):
+                text += piece
+                yield piece
+            drafts.append(text)
+            for i in range(1, self.settings.llm_candidates):  # sampled alternatives, not streamed
+                model = llm.chat_model(self.settings, temperature=0.7)
+                drafts.append(llm.complete(model, system, user, self.settings))
+        except BackendUnavailable as e:
+            if not drafts:
+                answer = self.extractive.select(ranked, passages)
+                yield replace(answer, notice=f"LLM unavailable, showing the extractive answer instead. {e}")
+                return
+        yield self.best(drafts, ranked, numbered, passages)
+
+    def best(self, drafts: list[str], ranked: list[Evidence], numbered, passages: list[Passage]) -> Answer:
+        """The verified answer from the best supported draft, or the extractive answer."""
+        from .verification import split_draft
+
+        results = []
+        for draft in drafts:
+            checks = self.verifier.check(split_draft(draft), numbered)
+            kept = sum(c.supported for c in checks)
+            results.append(((kept, -len(checks) + kept, sum(c.similarity for c in checks if c.supported)), checks))
+        _, checks = max(results, key=lambda r: r[0])
+        answer = self.from_checks(checks, ranked, numbered)
+        if answer is None:
+            fallback = self.extractive.select(ranked, passages)
+            return replace(fallback, notice="The model's answer was not supported by the passages it cited; "
+                                            "showing the extractive answer instead.")
+        return answer
+
+    def from_checks(self, checks, ranked: list[Evidence], numbered) -> Answer | None:
+        scores = {n: e.score for n, e in enumerate(ranked, start=1)}
+        replace_min = self.settings.verify_min_similarity - 0.15
+        shown: list[tuple[str, tuple[int, ...]]] = []  # (sentence, passage numbers)
+        changed = 0
+        for c in checks:
+            if c.supported and not _IDK.search(c.draft.text):
+                item = (_META.sub("", c.draft.text).strip() or c.draft.text, c.cited)
+            elif c.best is not None and c.similarity >= replace_min:  # right topic, wrong details: quote the source
+                item, changed = (c.best.text, (c.best_n,)), changed + 1
+            else:
+                changed += 1
+                continue
+            if all(item[0] != t for t, _ in shown):
+                shown.append(item)
+        if not shown:
+            return None
+        renumber: dict[int, int] = {}
+        for _, ns in shown:
+            for n in ns:
+                renumber.setdefault(n, len(renumber) + 1)
+        by_n = {p.n: p for p in numbered}
+        citations = []
+        for n, new in renumber.items():
+            s = by_n[n].sentences[0]
+            citations.append(Citation(n=new, source=s.source, start=s.start, end=s.end, quote=s.text,
+                                      score=scores.get(n, 0.0), page=s.page))
+        sentences = [AnswerSentence(text=t, citations=tuple(renumber[n] for n in ns), supported=True)
+                     for t, ns in shown]
+        text = " ".join(f"{s.text} " + "".join(f"[{n}]" for n in s.citations) for s in sentences)
+        notice = (f"{changed} sentence(s) of the model's answer were not supported by their sources and were "
+                  "replaced by the source sentence or removed.") if changed else ""
+        return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=self.backend,
+                      notice=notice)
+
+
+def _pieces(text: str) -> list[str]:
+    return re.findall(r"\S+\s*", text)
+
+
+def condense_question(question: str, history: list[tuple[str, str]], settings) -> tuple[str, str]:
+    """(standalone question, notice). The LLM rewrites a follow-up where one is configured; its
+    rewrite is kept only if it brings in words from the conversation, otherwise (or when the
+    backend is down) `standalone_question` does it without a model."""
+    from . import llm, prompts
+    from .errors import BackendUnavailable
+
+    fallback = standalone_question(question, history)
+    if not history or not llm.uses_llm(settings):
+        return fallback, ""
+    turns = history[-2:]
+    convo = "\n".join(f"Q: {q}\nA: {' '.join(a.split())[:300]}" for q, a in turns)
+    system, user = prompts.load("condense").render(history=convo, question=question)
+    try:
+        text = llm.complete(llm.chat_model(settings, temperature=0.0), system, user, settings)
+    except BackendUnavailable as e:
+        return fallback, f"LLM unavailable for the follow-up question, used the earlier turn instead. {e}"
+    rewrite = " ".join(text.strip().splitlines()[0].split()).strip("\"'") if text.strip() else ""
+    own = {stem(t) for t in tokenize(question)}
+    context = {stem(t) for q, a in turns for t in tokenize(q + " " + a)}
+    brought = {stem(t) for t in tokenize(rewrite)} & (context - own)
+    kept = not own or own & {stem(t) for t in tokenize(rewrite)}  # still asks what the user asked
+    if not brought or not kept or len(rewrite) > 3 * len(question) + 80:
+        return fallback, ""
+    return rewrite, ""
