@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .chunking import split_sentences
 
 _CITE = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_AFTER_STOP = re.compile(r"([.!?][\"'”’]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _MONTHS = ("january february march april may june july august september october november december "
@@ -72,6 +73,7 @@ def split_draft(text: str) -> list[DraftSentence]:
     """Split model output into sentences and their [n] citations. A marker right after a sentence's
     final stop ("... Misrata. [1]") belongs to that sentence."""
     text = " ".join(text.split())
+    text = _AFTER_STOP.sub(lambda m: m.group(2) + m.group(1), text)  # "BBC. [1][2]" -> "BBC [1][2]."
     out: list[DraftSentence] = []
     for span in split_sentences(text):
         piece = text[span.start:span.end]
