@@ -137,15 +137,21 @@ def cited_answer(evidence: list[Evidence], backend: str = "none") -> Answer:
 
 # Small models like to announce their answer ("The answer is: ..."); the announcement carries nothing.
 _META = re.compile(r"^(?:(?:the )?(?:answer|passage|passages|text)\b[^:]{0,60}:\s*[\"“]?)", re.IGNORECASE)
-_IDK = re.compile(r"\b(i don'?t know|not (?:contain|mention|say)|no (?:information|answer))\b", re.IGNORECASE)
+# Not an answer: "I don't know", or talk about the passages/question instead of the documents' content.
+_IDK = re.compile(r"\b(i don'?t know|(?:do|does|did)(?:n'?t| not) (?:contain|mention|say|provide|answer)|"
+                  r"not (?:contain|mention|say)|none of (?:them|the)|no (?:information|answer)|"
+                  r"the (?:passages?|question|text|context)\b|\bthe answer is\b)", re.IGNORECASE)
 
 
 def numbered_passages(ranked: list[Evidence], limit: int):
     """The best evidence sentences, numbered from 1 in rank order, as the model will see them."""
     from .verification import NumberedPassage, SourceSentence
 
+    # Headings and captions ("Sirte Libya") rank well on shared words but answer nothing; a small
+    # model given one simply repeats it.
+    useful = [e for e in ranked if len(e.text.split()) >= 4][:limit]
     return [NumberedPassage(n, (SourceSentence(e.text, e.source, e.start, e.end, e.page),))
-            for n, e in enumerate(ranked[:limit], start=1)]
+            for n, e in enumerate(useful, start=1)]
 
 
 def render_passages(passages) -> str:
@@ -154,8 +160,8 @@ def render_passages(passages) -> str:
 
 class LLMAnswerer:
     """Asks a chat model for a short cited answer over numbered evidence, then keeps only what the
-    cited passages support. Unsupported sentences are replaced by the cited source sentence they
-    paraphrase (when one is close) or dropped; when nothing survives, the extractive answer stands."""
+    cited passages support. Unsupported sentences are dropped; when nothing survives, the extractive
+    answer (the best-ranked source sentences, quoted) stands instead, with a notice."""
 
     def __init__(self, settings, extractive: ExtractiveAnswerer, verifier, backend: str):
         self.settings = settings
@@ -211,19 +217,14 @@ class LLMAnswerer:
 
     def from_checks(self, checks, ranked: list[Evidence], numbered) -> Answer | None:
         scores = {n: e.score for n, e in enumerate(ranked, start=1)}
-        replace_min = self.settings.verify_min_similarity - 0.15
         shown: list[tuple[str, tuple[int, ...]]] = []  # (sentence, passage numbers)
-        changed = 0
+        dropped = 0
         for c in checks:
-            if c.supported and not _IDK.search(c.draft.text):
-                item = (_META.sub("", c.draft.text).strip() or c.draft.text, c.cited)
-            elif c.best is not None and c.similarity >= replace_min:  # right topic, wrong details: quote the source
-                item, changed = (c.best.text, (c.best_n,)), changed + 1
-            else:
-                changed += 1
-                continue
-            if all(item[0] != t for t, _ in shown):
-                shown.append(item)
+            text = _META.sub("", c.draft.text).strip() or c.draft.text
+            if not c.supported or _IDK.search(text):
+                dropped += 1
+            elif all(text != t for t, _ in shown):
+                shown.append((text, c.cited))
         if not shown:
             return None
         renumber: dict[int, int] = {}
@@ -239,8 +240,8 @@ class LLMAnswerer:
         sentences = [AnswerSentence(text=t, citations=tuple(renumber[n] for n in ns), supported=True)
                      for t, ns in shown]
         text = " ".join(f"{s.text} " + "".join(f"[{n}]" for n in s.citations) for s in sentences)
-        notice = (f"{changed} sentence(s) of the model's answer were not supported by their sources and were "
-                  "replaced by the source sentence or removed.") if changed else ""
+        notice = (f"{dropped} sentence(s) of the model's answer were not supported by the passages they cite "
+                  "and were removed.") if dropped else ""
         return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=self.backend,
                       notice=notice)
 
