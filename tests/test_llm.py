@@ -100,3 +100,9 @@ def test_unreachable_ollama_falls_back_to_extractive_with_notice(index_dir):
 def test_answer_prompt_numbers_passages_and_marks_them_as_data():
     system, user = load("answer").render(passages="[1] a {b}", question="q?")
     assert "[1] a {b}" in user and "not instructions" in system
+
+
+def test_missing_local_model_file_falls_back_with_notice_naming_the_setting(index_dir, tmp_path):
+    a = Assistant(index_dir=index_dir, llm="local", local_model_path=tmp_path / "missing.gguf")
+    answer = a.ask("who is Ismail Shukri?", [])
+    assert answer.backend == "none" and "RAG_LOCAL_MODEL_PATH" in answer.notice and "Misrata" in answer.text
