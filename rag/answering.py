@@ -1,13 +1,15 @@
 """Passages -> Answer. The extractive answerer picks the retrieved sentences that answer the
 question and cites them; when the evidence is too weak it abstains and lists the nearest
 passages as "see also". It needs no LLM and is the fallback whenever an LLM is unavailable.
+`LLMAnswerer` lets a chat model (rag/llm.py) write the answer over the same evidence and keeps
+only the sentences rag/verification.py finds supported.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .chunking import split_sentences
 from .store import tokenize
@@ -53,12 +55,14 @@ def standalone_question(question: str, history: list[tuple[str, str]]) -> str:
 
 class ExtractiveAnswerer:
     def __init__(self, embedder, idf: Callable[[str], float], threshold: float = 0.4, max_sentences: int = 2,
-                 similarity_weight: float = 0.5):
+                 similarity_weight: float = 0.5, previous_answer: str = ""):
+        """`previous_answer`: in a conversation, the last answer's text (see `should_abstain`)."""
         self.embedder = embedder
         self.idf = idf
         self.threshold = threshold
         self.max_sentences = max_sentences
         self.similarity_weight = similarity_weight
+        self.previous_answer = previous_answer
 
     def rank(self, question: str, passages: list[Passage]) -> list[Evidence]:
         """Every sentence of the passages, best evidence first."""
@@ -98,15 +102,20 @@ class ExtractiveAnswerer:
         out.sort(key=lambda e: -e.score)
         return out
 
-    def answer(self, question: str, passages: list[Passage], previous_answer: str = "") -> Answer:
-        """`previous_answer`: in a conversation, the last answer. A follow-up whose best evidence
-        is a sentence that answer already cited stays on an established topic, so it is not held
-        to the abstention threshold ("What is his name?" has few words of its own to match)."""
-        ranked = self.rank(question, passages)
+    def answer(self, question: str, passages: list[Passage]) -> Answer:
+        return self.select(self.rank(question, passages), passages)
+
+    def should_abstain(self, ranked: list[Evidence]) -> bool:
         if not ranked:
-            return abstention(passages)
-        on_topic = bool(previous_answer) and ranked[0].text in previous_answer
-        if ranked[0].score < self.threshold and not on_topic:
+            return True
+        # A follow-up whose best evidence the previous answer already cited stays on an established
+        # topic, so it is not held to the threshold ("What is his name?" has few words of its own).
+        on_topic = bool(self.previous_answer) and ranked[0].text in self.previous_answer
+        return ranked[0].score < self.threshold and not on_topic
+
+    def select(self, ranked: list[Evidence], passages: list[Passage]) -> Answer:
+        """The answer from already ranked evidence: the best sentences, or an abstention."""
+        if self.should_abstain(ranked):
             return abstention(passages)
         best = ranked[0]
         chosen = [best]
@@ -127,3 +136,149 @@ def cited_answer(evidence: list[Evidence], backend: str = "none") -> Answer:
     sentences = [AnswerSentence(text=e.text, citations=(c.n,)) for e, c in zip(evidence, citations)]
     text = " ".join(f"{s.text} [{s.citations[0]}]" for s in sentences)
     return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=backend)
+
+
+# ---- LLM answers ---------------------------------------------------------------------------------
+# The LLM writes; the evidence decides. The extractive ranking picks what the model sees and whether
+# to answer at all, and every sentence the model writes is verified against what it cites.
+
+# Small models like to announce their answer ("The answer is: ..."); the announcement carries nothing.
+_META = re.compile(r"^(?:(?:the )?(?:answer|passage|passages|text)\b[^:]{0,60}:\s*[\"“]?)", re.IGNORECASE)
+# Not an answer: "I don't know", or talk about the passages/question instead of the documents' content.
+_IDK = re.compile(r"\b(i don'?t know|(?:do|does|did)(?:n'?t| not) (?:contain|mention|say|provide|answer)|"
+                  r"not (?:contain|mention|say)|none of (?:them|the)|no (?:information|answer)|"
+                  r"the (?:passages?|question|text|context)\b|\bthe answer is\b)", re.IGNORECASE)
+
+
+def numbered_passages(ranked: list[Evidence], limit: int):
+    """The best evidence sentences, numbered from 1 in rank order, as the model will see them."""
+    from .verification import NumberedPassage, SourceSentence
+
+    # Headings and captions ("Sirte Libya") rank well on shared words but answer nothing; a small
+    # model given one simply repeats it.
+    useful = [e for e in ranked if len(e.text.split()) >= 4][:limit]
+    return [NumberedPassage(n, (SourceSentence(e.text, e.source, e.start, e.end, e.page),))
+            for n, e in enumerate(useful, start=1)]
+
+
+def render_passages(passages) -> str:
+    return "\n".join(f"[{p.n}] {' '.join(p.text.split())}" for p in passages)
+
+
+class LLMAnswerer:
+    """Asks a chat model for a short cited answer over numbered evidence, then keeps only what the
+    cited passages support. Unsupported sentences are dropped; when nothing survives, the extractive
+    answer (the best-ranked source sentences, quoted) stands instead, with a notice."""
+
+    def __init__(self, settings, extractive: ExtractiveAnswerer, verifier, backend: str):
+        self.settings = settings
+        self.extractive = extractive
+        self.verifier = verifier
+        self.backend = backend
+
+    def stream(self, question: str, ranked: list[Evidence], passages: list[Passage]):
+        """Yield the model's tokens (str) as they come, then the verified Answer."""
+        from . import llm, prompts
+        from .errors import BackendUnavailable
+
+        if self.extractive.should_abstain(ranked):  # whatever a model would write, the documents do not answer
+            answer = abstention(passages)
+            yield from _pieces(answer.text)
+            yield answer
+            return
+        numbered = numbered_passages(ranked, self.settings.llm_passages)
+        system, user = prompts.load("answer").render(passages=render_passages(numbered), question=question)
+        drafts: list[str] = []
+        try:
+            text = ""
+            for piece in llm.stream_text(llm.chat_model(self.settings), system, user, self.settings):
+                text += piece
+                yield piece
+            drafts.append(text)
+            for i in range(1, self.settings.llm_candidates):  # sampled alternatives, not streamed
+                model = llm.chat_model(self.settings, temperature=0.7)
+                drafts.append(llm.complete(model, system, user, self.settings))
+        except BackendUnavailable as e:
+            if not drafts:
+                answer = self.extractive.select(ranked, passages)
+                yield replace(answer, notice=f"LLM unavailable, showing the extractive answer instead. {e}")
+                return
+        yield self.best(drafts, ranked, numbered, passages)
+
+    def best(self, drafts: list[str], ranked: list[Evidence], numbered, passages: list[Passage]) -> Answer:
+        """The verified answer from the best supported draft, or the extractive answer."""
+        from .verification import split_draft
+
+        results = []
+        for draft in drafts:
+            checks = self.verifier.check(split_draft(draft), numbered)
+            kept = sum(c.supported for c in checks)
+            results.append(((kept, -len(checks) + kept, sum(c.similarity for c in checks if c.supported)), checks))
+        _, checks = max(results, key=lambda r: r[0])
+        answer = self.from_checks(checks, ranked, numbered)
+        if answer is None:
+            fallback = self.extractive.select(ranked, passages)
+            return replace(fallback, notice="The model's answer was not supported by the passages it cited; "
+                                            "showing the extractive answer instead.")
+        return answer
+
+    def from_checks(self, checks, ranked: list[Evidence], numbered) -> Answer | None:
+        scores = {n: e.score for n, e in enumerate(ranked, start=1)}
+        shown: list[tuple[str, tuple[int, ...]]] = []  # (sentence, passage numbers)
+        dropped = 0
+        for c in checks:
+            text = _META.sub("", c.draft.text).strip() or c.draft.text
+            if not c.supported or _IDK.search(text):
+                dropped += 1
+            elif all(text != t for t, _ in shown):
+                shown.append((text, c.cited))
+        if not shown:
+            return None
+        renumber: dict[int, int] = {}
+        for _, ns in shown:
+            for n in ns:
+                renumber.setdefault(n, len(renumber) + 1)
+        by_n = {p.n: p for p in numbered}
+        citations = []
+        for n, new in renumber.items():
+            s = by_n[n].sentences[0]
+            citations.append(Citation(n=new, source=s.source, start=s.start, end=s.end, quote=s.text,
+                                      score=scores.get(n, 0.0), page=s.page))
+        sentences = [AnswerSentence(text=t, citations=tuple(renumber[n] for n in ns), supported=True)
+                     for t, ns in shown]
+        text = " ".join(f"{s.text} " + "".join(f"[{n}]" for n in s.citations) for s in sentences)
+        notice = (f"{dropped} sentence(s) of the model's answer were not supported by the passages they cite "
+                  "and were removed.") if dropped else ""
+        return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=self.backend,
+                      notice=notice)
+
+
+def _pieces(text: str) -> list[str]:
+    return re.findall(r"\S+\s*", text)
+
+
+def condense_question(question: str, history: list[tuple[str, str]], settings) -> tuple[str, str]:
+    """(standalone question, notice). The LLM rewrites a follow-up where one is configured; its
+    rewrite is kept only if it brings in words from the conversation, otherwise (or when the
+    backend is down) `standalone_question` does it without a model."""
+    from . import llm, prompts
+    from .errors import BackendUnavailable
+
+    fallback = standalone_question(question, history)
+    if not history or not llm.uses_llm(settings):
+        return fallback, ""
+    turns = history[-2:]
+    convo = "\n".join(f"Q: {q}\nA: {' '.join(a.split())[:300]}" for q, a in turns)
+    system, user = prompts.load("condense").render(history=convo, question=question)
+    try:
+        text = llm.complete(llm.chat_model(settings, temperature=0.0), system, user, settings)
+    except BackendUnavailable as e:
+        return fallback, f"LLM unavailable for the follow-up question, used the earlier turn instead. {e}"
+    rewrite = " ".join(text.strip().splitlines()[0].split()).strip("\"'") if text.strip() else ""
+    own = {stem(t) for t in tokenize(question)}
+    context = {stem(t) for q, a in turns for t in tokenize(q + " " + a)}
+    brought = {stem(t) for t in tokenize(rewrite)} & (context - own)
+    kept = not own or own & {stem(t) for t in tokenize(rewrite)}  # still asks what the user asked
+    if not brought or not kept or len(rewrite) > 3 * len(question) + 80:
+        return fallback, ""
+    return rewrite, ""

@@ -23,6 +23,11 @@ from .types import Answer, FileError, IngestReport, Passage, SourceInfo
 Progress = Callable[[str, int, int], None]  # (file being processed, files done, files total)
 
 
+def _is_rewrite(query: str, question: str, history: list[tuple[str, str]]) -> bool:
+    """True when the standalone query is a rewritten question, not the earlier turn glued in front."""
+    return not any(query.startswith(q) for q, _ in history)
+
+
 class Assistant:
     def __init__(self, index_dir: str | Path | None = None, *, settings: Settings | None = None, **overrides):
         self.settings = settings or load_settings(index_dir=index_dir, **overrides)
@@ -135,28 +140,56 @@ class Assistant:
     def ask(self, question: str, history: list[tuple[str, str]] | None = None, *, k: int | None = None,
             source: str | None = None) -> Answer:
         """Answer with citations, or abstain. `history` is a list of (question, answer_text)."""
-        from .answering import ExtractiveAnswerer, standalone_question
+        answer = None
+        for answer in self.stream(question, history, k=k, source=source):
+            pass
+        return answer
 
-        t0 = time.perf_counter()
-        query = standalone_question(question, history or [])
-        passages = self.retrieve(query, k, source)
-        t1 = time.perf_counter()
-        answerer = ExtractiveAnswerer(self.embedder, self.store.lexical().idf, self.settings.abstain_threshold,
-                                      self.settings.max_answer_sentences)
-        answer = answerer.answer(query, passages, history[-1][1] if history else "")
-        t2 = time.perf_counter()
-        return replace(answer, timings_ms={"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
-                                           "total": (t2 - t0) * 1000})
-
-    def stream(self, question: str, history: list[tuple[str, str]] | None = None, **kwargs):
+    def stream(self, question: str, history: list[tuple[str, str]] | None = None, *, k: int | None = None,
+               source: str | None = None):
         """Yield the answer's text as it is produced (str pieces), then the final Answer.
 
-        The extractive answerer has no tokens to stream, so it yields its text in word pieces;
-        LLM backends yield real tokens before the verified Answer."""
-        answer = self.ask(question, history, **kwargs)
-        for piece in re.findall(r"\S+\s*", answer.text):
-            yield piece
-        yield answer
+        With an LLM the pieces are the model's tokens and the final Answer is the verified one
+        (it may differ: unsupported sentences are replaced or removed). The extractive answerer
+        has no tokens, so it yields its text in word pieces."""
+        from .answering import ExtractiveAnswerer, LLMAnswerer, condense_question
+        from .llm import backend_name, uses_llm
+
+        t0 = time.perf_counter()
+        query, notice = condense_question(question, history or [], self.settings)
+        t_condense = time.perf_counter()
+        passages = self.retrieve(query, k, source)
+        t1 = time.perf_counter()
+        extractive = ExtractiveAnswerer(self.embedder, self.store.lexical().idf, self.settings.abstain_threshold,
+                                        self.settings.max_answer_sentences,
+                                        previous_answer=history[-1][1] if history else "")
+        ranked = extractive.rank(query, passages)
+        first_token = None
+        if uses_llm(self.settings) and not notice:
+            from .verification import Verifier
+
+            answerer = LLMAnswerer(self.settings, extractive, Verifier(self.embedder,
+                                                                       self.settings.verify_min_similarity),
+                                   backend_name(self.settings))
+            # The model sees the user's own words unless the follow-up was really rewritten.
+            llm_question = query if _is_rewrite(query, question, history or []) else question
+            for item in answerer.stream(llm_question, ranked, passages):
+                if isinstance(item, str):
+                    first_token = first_token or time.perf_counter()
+                    yield item
+                else:
+                    answer = item
+        else:
+            answer = replace(extractive.select(ranked, passages), notice=notice)
+            for piece in re.findall(r"\S+\s*", answer.text):
+                yield piece
+        t2 = time.perf_counter()
+        timings = {"retrieve": (t1 - t_condense) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+        if history:
+            timings["condense"] = (t_condense - t0) * 1000
+        if first_token:
+            timings["first_token"] = (first_token - t0) * 1000
+        yield replace(answer, timings_ms=timings)
 
     def as_retriever(self, k: int = 4, source: str | None = None):
         """Hybrid retrieval as a LangChain `BaseRetriever`."""

