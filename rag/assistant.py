@@ -100,8 +100,11 @@ class Assistant:
                     return source, None, FileError(source, str(e) or e.__class__.__name__)
 
             pending: list[tuple] = []
+            settled = 0  # files written, skipped or failed: what progress and its time left count
 
             def flush() -> None:
+                nonlocal settled
+                settled += len(pending)
                 for doc, chunks, error in self._embed_and_store(pending, known):
                     if error is not None:
                         report.failed.append(FileError(doc.source, error))
@@ -110,12 +113,14 @@ class Assistant:
                         (report.updated if doc.source in known else report.added).append(doc.source)
                 pending.clear()
 
-            for done, (source, doc, result) in enumerate(_prefetch(prepare, files)):
-                notify(source, done, len(files), report.chunks_embedded)
+            for source, doc, result in _prefetch(prepare, files):
+                notify(source, settled, len(files), report.chunks_embedded)
                 if isinstance(result, FileError):
                     report.failed.append(result)
+                    settled += 1
                 elif doc is None:
                     report.unchanged.append(source)
+                    settled += 1
                 else:
                     pending.append((doc, result))
                     if sum(len(c) for _, c in pending) >= self.settings.ingest_batch_chunks:
