@@ -21,6 +21,7 @@ class Span:
 
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
 _BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*(?=\s+)|\n""")
+_MAX_QUOTED = 400  # longer quotations are split at sentence ends after all
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "fig",
                   "inc", "ltd", "co", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
                   "sept", "oct", "nov", "dec", "gen", "gov", "sen", "rep", "col", "lt", "sgt", "capt", "mt"}
@@ -37,10 +38,16 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             word = re.search(r"([\w.]+)\.$", text[max(cut, m.start() - 12): m.start()])
             if word and (word.group(1).lower() in _ABBREVIATIONS or len(word.group(1)) == 1):
                 continue  # "Mr. Smith", "J. Smith": not a sentence end
+        if m.group(0) != "\n" and stop - cut < _MAX_QUOTED and _inside_quote(text[cut:stop]):
+            continue  # keep a quotation of several sentences whole: it is one statement by one speaker
         _append_trimmed(text, cut, stop, spans)
         cut = stop
     _append_trimmed(text, cut, end, spans)
     return spans
+
+
+def _inside_quote(segment: str) -> bool:
+    return segment.count('"') % 2 == 1 or segment.count("“") > segment.count("”")
 
 
 def _append_trimmed(text: str, a: int, b: int, out: list[Span]) -> None:
@@ -68,20 +75,28 @@ def _split_long(text: str, span: Span, size: int) -> list[Span]:
 
 def chunk_document(doc: Document, size: int = 800, overlap: int = 150) -> list[Chunk]:
     """Group whole sentences into chunks of at most `size` characters; consecutive chunks share
-    up to `overlap` characters of trailing sentences so an answer on a boundary is found whole."""
+    up to `overlap` characters of trailing sentences so an answer on a boundary is found whole.
+
+    A chunk never crosses a page break, so its page is the page of every sentence it holds
+    (and of every citation taken from it)."""
     sentences: list[Span] = []
     for s in split_sentences(doc.text):
         sentences.extend(_split_long(doc.text, s, size) if s.end - s.start > size else [s])
+    pages = [doc.page_at(s.start) for s in sentences]
     chunks: list[Chunk] = []
     i = 0
     while i < len(sentences):
         j = i
-        while j + 1 < len(sentences) and sentences[j + 1].end - sentences[i].start <= size:
+        while (j + 1 < len(sentences) and sentences[j + 1].end - sentences[i].start <= size
+               and pages[j + 1] == pages[i]):
             j += 1
         start, end = sentences[i].start, sentences[j].end
         chunks.append(_make_chunk(doc, start, end, len(chunks)))
         if j + 1 >= len(sentences):
             break
+        if pages[j + 1] != pages[j]:  # a new page starts afresh: no overlap across the break
+            i = j + 1
+            continue
         # Step back over trailing sentences that fit in the overlap, but always move forward.
         nxt = j + 1
         while nxt - 1 > i and sentences[j].end - sentences[nxt - 1].start <= overlap:

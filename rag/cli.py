@@ -236,11 +236,16 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
           insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without RAG_API_KEY.")] = False,
           ) -> None:
     """Serve the chat page and the HTTP API."""
+    from .errors import RagError
+
     try:
         from .server import run
     except ImportError as e:
         _fail(f"the web server is not available: {e}")
-    run(index=index, llm=llm, host=host, port=port, insecure=insecure)
+    try:
+        run(index=index, llm=llm, host=host, port=port, insecure=insecure)
+    except RagError as e:
+        _fail(str(e))
 
 
 def main() -> None:

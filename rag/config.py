@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     ollama_base_url: str = "http://127.0.0.1:11434"
     llm_timeout_s: float = 60.0
 
+    # HTTP server (`rag serve`). With an API key every endpoint but /healthz and the page needs
+    # `Authorization: Bearer KEY`; without one the server only binds loopback unless --insecure.
+    api_key: str | None = None
+    max_upload_mb: float = 20.0  # largest upload request; bigger ones get 413 before being stored
+    cors_origins: list[str] = []  # origins allowed to call the API from other sites; none by default
+
     @property
     def is_remote_store(self) -> bool:
         return bool(self.chroma_url)

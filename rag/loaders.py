@@ -35,7 +35,9 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[FileError]]:
         if real in seen_files:
             return
         seen_files.add(real)
-        if path.suffix.lower() not in SUPPORTED:
+        if not _is_utf8_name(real):  # the index stores paths as UTF-8 text
+            errors.append(FileError(str(path), "the file name is not valid UTF-8: rename the file to index it"))
+        elif path.suffix.lower() not in SUPPORTED:
             errors.append(FileError(str(path), f"unsupported file type '{path.suffix or '(none)'}' "
                                                 f"(supported: {', '.join(SUPPORTED)})"))
         else:
@@ -79,6 +81,14 @@ def _walk(root: Path, add, errors: list[FileError]) -> None:
                 add(path)
             except OSError as e:
                 errors.append(FileError(str(path), _os_reason(e)))
+
+
+def _is_utf8_name(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in the name surface as lone surrogates
+        return False
+    return True
 
 
 def _os_reason(e: OSError) -> str:
@@ -140,7 +150,9 @@ def _first_line_title(text: str) -> str:
 
 
 def _read_text(path: Path, data: bytes, max_bytes):
-    text = _decode(data)
+    # Offsets count characters as a text-mode reader sees them (open(), Path.read_text(), editors),
+    # so line endings are normalised to "\n" the same way.
+    text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
     return text, _first_line_title(text), []
 
 

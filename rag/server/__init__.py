@@ -1,0 +1,38 @@
+"""`rag serve`: the chat page and the HTTP API (FastAPI + uvicorn), a thin layer over rag.Assistant."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from .app import create_app
+
+__all__ = ["create_app", "run", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run(index: str | Path | None = None, llm: str | None = None, host: str = "127.0.0.1", port: int = 8000,
+        insecure: bool = False) -> None:
+    """Serve until interrupted. Without RAG_API_KEY, refuses a non-loopback address unless `insecure`."""
+    import uvicorn
+
+    from ..assistant import Assistant
+    from ..config import load_settings
+    from ..errors import ConfigError
+
+    settings = load_settings(index_dir=index, llm=llm)
+    if not settings.api_key and not insecure and not is_loopback(host):
+        raise ConfigError(f"refusing to serve on {host} without an API key: anyone on the network could read "
+                          "your documents. Set RAG_API_KEY, bind 127.0.0.1, or pass --insecure.")
+    app = create_app(Assistant(settings=settings))
+    print(f"rag: serving on http://{'[' + host + ']' if ':' in host else host}:{port}/"
+          + (" (API key required)" if settings.api_key else ""), flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,78 @@
+"""Starting and stopping the real `rag serve` in a subprocess on 127.0.0.1 and a free port, for the
+end-to-end tests (fixtures in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+API_KEY = "test-key-5f2c"
+MAX_UPLOAD_MB = 1.0
+
+
+@dataclass
+class Server:
+    url: str
+    index_dir: Path
+    proc: subprocess.Popen
+    log: Path
+    headers: dict = field(default_factory=dict)
+
+    def client(self, headers: dict | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={**self.headers, **(headers or {})}, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["HF_HUB_OFFLINE"] = "1"
+    env.update(extra)
+    return env
+
+
+def start_server(workdir: Path, **env: str) -> Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    index_dir, port, log = workdir / "index", free_port(), workdir / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir),
+                                 "--port", str(port)], env=server_env(**env), cwd=workdir, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(f"http://127.0.0.1:{port}", index_dir, proc, log)
+    deadline = time.monotonic() + 300  # first start indexes the seeds and loads the models
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"rag serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=2).json().get("ready"):
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    stop_server(server)
+    pytest.fail(f"rag serve was not ready in time:\n{log.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGINT)
+        try:
+            server.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()

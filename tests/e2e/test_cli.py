@@ -1,0 +1,102 @@
+"""The `rag` command in a subprocess, as a user runs it: ingest, sources, ask --json, remove.
+
+The index is built once for the module by `rag ingest`; each model-loading command costs a few
+seconds, so the tests share it and only `remove` writes to it (on a file no other test needs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_FILE = next((ROOT / "seeds").glob("*.txt"))
+
+
+def rag(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    (root / "docs").mkdir()
+    (root / "docs" / "note.txt").write_text("The spare key is hidden under the blue flowerpot.")
+    (root / "docs" / "empty.txt").write_text("")
+    return root
+
+
+@pytest.fixture(scope="module")
+def ingested(workspace) -> subprocess.CompletedProcess:
+    return rag("ingest", str(SEED_FILE), "docs", "--index", "index", cwd=workspace)
+
+
+def test_help_lists_the_commands(tmp_path):
+    out = rag("--help", cwd=tmp_path).stdout
+    assert all(cmd in out for cmd in ("ingest", "remove", "sources", "ask", "chat", "eval"))
+
+
+def test_ingest_reports_added_and_failed_files_with_reasons(ingested):
+    lines = ingested.stdout.splitlines()
+    assert "added: 2" in [line.strip() for line in lines]
+    assert "failed: 1" in [line.strip() for line in lines]
+    assert any("empty.txt" in line and "empty file" in line for line in lines)
+
+
+def test_reingest_json_reports_unchanged_and_embeds_nothing(workspace, ingested):
+    report = json.loads(rag("ingest", str(SEED_FILE), "--index", "index", "--json", cwd=workspace).stdout)
+    assert report["unchanged"] == [str(SEED_FILE)]
+    assert report["added"] == [] and report["chunks_embedded"] == 0
+
+
+def test_ingest_of_only_bad_input_exits_non_zero(workspace, ingested):
+    done = rag("ingest", "docs/empty.txt", "--index", "index", cwd=workspace, check=False)
+    assert done.returncode == 1 and "empty file" in done.stdout
+
+
+def test_sources_lists_indexed_documents_with_chunk_counts(workspace, ingested):
+    listed = {s["source"]: s for s in json.loads(rag("sources", "--index", "index", "--json", cwd=workspace).stdout)}
+    assert listed[str(SEED_FILE)]["chunks"] >= 3
+    assert str(workspace / "docs" / "empty.txt") not in listed
+    text = rag("sources", "--index", "index", cwd=workspace).stdout
+    assert str(SEED_FILE) in text and "chunks" in text
+
+
+def test_ask_json_answers_the_seed_question_with_citations(workspace, ingested):
+    out = json.loads(rag("ask", "who is Ismail Shukri?", "--json", "--index", "index", cwd=workspace).stdout)
+    assert out["abstained"] is False
+    assert "head of intelligence" in out["answer"] and "Misrata" in out["answer"]
+    assert out["citations"] and set(out["timings_ms"]) >= {"total"}
+    for c in out["citations"]:
+        assert set(c) >= {"n", "source", "start", "end", "quote", "score"}
+        assert Path(c["source"]).read_text(encoding="utf-8")[c["start"]:c["end"]] == c["quote"]
+
+
+def test_remove_drops_the_document_from_sources(workspace, ingested):
+    note = workspace / "docs" / "note.txt"
+    assert rag("remove", str(note), "--index", "index", cwd=workspace).stdout.strip() == f"removed {note}"
+    listed = [s["source"] for s in json.loads(rag("sources", "--index", "index", "--json", cwd=workspace).stdout)]
+    assert str(note) not in listed and str(SEED_FILE) in listed
+
+
+def test_remove_of_an_unindexed_file_fails_with_a_message(workspace, ingested):
+    done = rag("remove", "docs/never.txt", "--index", "index", cwd=workspace, check=False)
+    assert done.returncode == 2 and "not in the index" in done.stderr
+
+
+def test_ask_on_a_fresh_folder_builds_the_index_from_seeds_and_prints_citations(tmp_path):
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / SEED_FILE.name).write_bytes(SEED_FILE.read_bytes())
+    out = rag("ask", "who is Ismail Shukri?", cwd=tmp_path).stdout
+    assert "Misrata" in out and f"[1] {SEED_FILE.name} (" in out
+    assert (tmp_path / "index" / "chroma").is_dir()

@@ -1,0 +1,256 @@
+"""The Assistant facade: the seed question end to end, incremental ingest kept in step across the
+dense and lexical indexes, and bad input reported per file without harming the index."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import SEED_FILE, SEEDS, assert_index_consistent, chunk_records, make_docx, make_pdf
+
+from rag import Assistant
+
+OLD_TEXT = "The zebra called Quagga grazes near the Etosha pan every dry season."
+NEW_TEXT = "The pelican called Percival nests on the Walvis Bay lagoon every spring."
+OTHER_TEXT = "Lighthouses guide ships along the Skeleton Coast at night."
+
+
+def lexical_hits(assistant: Assistant, query: str, source: str) -> list[str]:
+    return [cid for cid, _ in assistant.store.lexical().search(query, 10, source=source)]
+
+
+# ---- the seed question -----------------------------------------------------------------------
+
+def test_seed_question_names_head_of_intelligence_in_misrata(seed_assistant):
+    answer = seed_assistant.ask("who is Ismail Shukri?")
+    assert not answer.abstained
+    assert "head of intelligence" in answer.text and "Misrata" in answer.text
+
+
+def test_seed_answer_cites_the_seed_article(seed_assistant):
+    answer = seed_assistant.ask("who is Ismail Shukri?", history=[])
+    assert len(answer.citations) >= 1
+    assert {c.source for c in answer.citations} == {str(SEED_FILE)}
+
+
+def test_answer_reports_its_timings(seed_assistant):
+    timings = seed_assistant.ask("who is Ismail Shukri?").timings_ms
+    assert set(timings) >= {"retrieve", "answer", "total"} and timings["total"] > 0
+
+
+def test_seed_index_lists_the_seed_article(seed_assistant):
+    [info] = seed_assistant.sources()
+    assert info.source == str(SEED_FILE) and info.chunks >= 3 and info.indexed_at
+    assert_index_consistent(seed_assistant)
+
+
+def test_ensure_seeded_indexes_seeds_into_an_empty_index_once(tmp_path):
+    assistant = Assistant(index_dir=tmp_path / "index", seed_dir=SEEDS)
+    first = assistant.ensure_seeded()
+    assert first is not None and first.added == [str(SEED_FILE)]
+    assert assistant.ensure_seeded() is None
+
+
+# ---- incremental ingest ----------------------------------------------------------------------
+
+def test_reingest_unchanged_file_embeds_nothing(fresh_assistant, docs_dir):
+    (docs_dir / "zebra.txt").write_text(OLD_TEXT)
+    first = fresh_assistant.ingest([docs_dir])
+    assert first.chunks_embedded > 0
+    embedded_before = fresh_assistant.embedder.texts_embedded
+    again = fresh_assistant.ingest([docs_dir])
+    assert again.chunks_embedded == 0
+    assert fresh_assistant.embedder.texts_embedded == embedded_before
+    assert again.unchanged == [str(docs_dir / "zebra.txt")] and not again.added and not again.updated
+
+
+def test_reingest_in_a_new_process_embeds_nothing(tmp_path, docs_dir):
+    (docs_dir / "zebra.txt").write_text(OLD_TEXT)
+    Assistant(index_dir=tmp_path / "index").ingest([docs_dir])
+    reopened = Assistant(index_dir=tmp_path / "index")
+    assert reopened.ingest([docs_dir]).chunks_embedded == 0
+    assert reopened.embedder.texts_embedded == 0
+
+
+def test_changed_file_replaces_its_chunks_in_the_dense_index(fresh_assistant, docs_dir):
+    path = docs_dir / "animal.txt"
+    path.write_text(OLD_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    old_ids = set(chunk_records(fresh_assistant, str(path)))
+    path.write_text(NEW_TEXT)
+    report = fresh_assistant.ingest([docs_dir])
+    assert report.updated == [str(path)]
+    records = chunk_records(fresh_assistant, str(path))
+    assert old_ids.isdisjoint(records)
+    assert not any("Quagga" in r["text"] for r in records.values())
+    assert fresh_assistant.store.chunks.get(where_document={"$contains": "Quagga"})["ids"] == []
+
+
+def test_changed_file_replaces_its_chunks_in_the_lexical_index(fresh_assistant, docs_dir):
+    path = docs_dir / "animal.txt"
+    path.write_text(OLD_TEXT)
+    (docs_dir / "other.txt").write_text(OTHER_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    old_ids = set(chunk_records(fresh_assistant, str(path)))
+    assert lexical_hits(fresh_assistant, "Quagga", str(path))  # findable before the change
+    path.write_text(NEW_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    assert old_ids.isdisjoint(fresh_assistant.store.lexical().ids)
+    assert lexical_hits(fresh_assistant, "Quagga", str(path)) == []
+    assert_index_consistent(fresh_assistant)
+
+
+def test_changed_file_new_text_is_findable(fresh_assistant, docs_dir):
+    path = docs_dir / "animal.txt"
+    path.write_text(OLD_TEXT)
+    (docs_dir / "other.txt").write_text(OTHER_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    path.write_text(NEW_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    assert lexical_hits(fresh_assistant, "Percival pelican", str(path))
+    top = fresh_assistant.retrieve("Where does the pelican Percival nest?", k=1)[0]
+    assert top.source == str(path) and "Walvis Bay" in top.text
+
+
+def test_prune_drops_deleted_file_from_both_indexes_and_sources(fresh_assistant, docs_dir):
+    gone, kept = docs_dir / "gone.txt", docs_dir / "kept.txt"
+    gone.write_text(OLD_TEXT)
+    kept.write_text(OTHER_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    gone.unlink()
+    report = fresh_assistant.ingest([docs_dir], prune=True)
+    assert report.removed == [str(gone)]
+    assert [s.source for s in fresh_assistant.sources()] == [str(kept)]
+    assert chunk_records(fresh_assistant, str(gone)) == {}
+    assert lexical_hits(fresh_assistant, "Quagga zebra", str(gone)) == []
+    assert_index_consistent(fresh_assistant)
+
+
+def test_ingest_without_prune_keeps_deleted_files(fresh_assistant, docs_dir):
+    gone = docs_dir / "gone.txt"
+    gone.write_text(OLD_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    gone.unlink()
+    assert fresh_assistant.ingest([docs_dir]).removed == []
+    assert [s.source for s in fresh_assistant.sources()] == [str(gone)]
+
+
+def test_remove_drops_document_from_both_indexes(fresh_assistant, docs_dir):
+    target, other = docs_dir / "zebra.txt", docs_dir / "other.txt"
+    target.write_text(OLD_TEXT)
+    other.write_text(OTHER_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    assert fresh_assistant.remove(target) is True
+    assert [s.source for s in fresh_assistant.sources()] == [str(other)]
+    assert chunk_records(fresh_assistant, str(target)) == {}
+    assert lexical_hits(fresh_assistant, "Quagga", str(target)) == []
+    assert fresh_assistant.document(str(target)) is None
+    assert_index_consistent(fresh_assistant)
+
+
+def test_remove_accepts_a_relative_path(fresh_assistant, docs_dir, monkeypatch):
+    (docs_dir / "zebra.txt").write_text(OLD_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    monkeypatch.chdir(docs_dir)
+    assert fresh_assistant.remove("zebra.txt") is True
+    assert fresh_assistant.sources() == []
+
+
+def test_remove_unknown_document_returns_false(fresh_assistant, docs_dir):
+    (docs_dir / "zebra.txt").write_text(OLD_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    assert fresh_assistant.remove(docs_dir / "never-indexed.txt") is False
+    assert len(fresh_assistant.sources()) == 1
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+def test_bad_files_are_reported_and_good_files_still_ingested(fresh_assistant, docs_dir, tmp_path):
+    good = {
+        "notes.txt": (docs_dir / "notes.txt", OTHER_TEXT),
+        "zebra.md": (docs_dir / "zebra.md", OLD_TEXT),
+        "page.html": (docs_dir / "page.html", f"<html><body><p>{NEW_TEXT}</p></body></html>"),
+    }
+    for path, text in good.values():
+        path.write_text(text)
+    make_pdf(docs_dir / "survey.pdf", ["Otters returned to the river in 2021."])
+    make_docx(docs_dir / "memo.docx", ["The budget for 2025 is 40 pounds."])
+    bad = {
+        "empty.txt": b"",
+        "binary.txt": b"\x00\x01\x02\x03" * 64,
+        "latin1.txt": "café".encode("latin-1"),
+        "corrupt.pdf": b"%PDF-1.4\n\x8f\x01garbage",
+        "fake.pdf": b"this is not a pdf",
+        "fake.docx": b"neither is this a docx",
+        "photo.jpg": b"\xff\xd8\xff\xe0",
+    }
+    for name, data in bad.items():
+        (docs_dir / name).write_bytes(data)
+    os.symlink(docs_dir, docs_dir / "loop")
+    missing = tmp_path / "missing.txt"
+
+    report = fresh_assistant.ingest([docs_dir, missing])
+
+    failed = {Path(f.path).name: f.reason for f in report.failed}
+    assert set(bad) <= set(failed)
+    assert {"loop", "missing.txt"} <= set(failed)
+    assert all(reason.strip() for reason in failed.values())
+    assert sorted(Path(p).name for p in report.added) == sorted([*good, "survey.pdf", "memo.docx"])
+    assert_index_consistent(fresh_assistant)
+
+
+def test_ingest_of_only_bad_input_leaves_the_index_empty_and_consistent(fresh_assistant, docs_dir):
+    (docs_dir / "empty.txt").write_bytes(b"")
+    report = fresh_assistant.ingest([docs_dir, docs_dir / "missing.md"])
+    assert len(report.failed) == 2 and not report.added
+    assert fresh_assistant.sources() == []
+    assert_index_consistent(fresh_assistant)
+
+
+def test_file_that_turns_bad_keeps_its_previous_version(fresh_assistant, docs_dir):
+    path = docs_dir / "zebra.txt"
+    path.write_text(OLD_TEXT)
+    fresh_assistant.ingest([docs_dir])
+    path.write_bytes(b"\x00\x00 now binary")
+    report = fresh_assistant.ingest([docs_dir])
+    assert [f.path for f in report.failed] == [str(path)]
+    assert fresh_assistant.document(str(path)).text == OLD_TEXT
+    assert_index_consistent(fresh_assistant)
+
+
+def test_file_over_the_size_limit_is_reported(tmp_path, docs_dir):
+    (docs_dir / "big.txt").write_text(OLD_TEXT * 20)
+    (docs_dir / "small.txt").write_text(OTHER_TEXT)
+    assistant = Assistant(index_dir=tmp_path / "index", max_file_mb=0.001)
+    report = assistant.ingest([docs_dir])
+    assert [(Path(f.path).name, "limit" in f.reason) for f in report.failed] == [("big.txt", True)]
+    assert [Path(p).name for p in report.added] == ["small.txt"]
+
+
+def test_non_ascii_file_names_are_indexed(fresh_assistant, docs_dir):
+    path = docs_dir / "café notes — été.txt"
+    path.write_text(OLD_TEXT)
+    assert fresh_assistant.ingest([docs_dir]).added == [str(path)]
+    assert fresh_assistant.retrieve("zebra Quagga", k=1)[0].source == str(path)
+
+
+def test_citations_of_a_windows_text_file_match_the_file_read_as_text(fresh_assistant, docs_dir):
+    path = docs_dir / "dos.txt"
+    path.write_bytes(f"Field notes.\r\n\r\n{OTHER_TEXT}\r\n{OLD_TEXT}\r\n".encode())
+    fresh_assistant.ingest([docs_dir])
+    answer = fresh_assistant.ask("Where does the zebra called Quagga graze?")
+    assert answer.citations
+    for c in answer.citations:
+        assert path.read_text(encoding="utf-8")[c.start:c.end] == c.quote
+
+
+def test_pdf_citations_carry_page_numbers(fresh_assistant, docs_dir):
+    make_pdf(docs_dir / "survey.pdf", ["Herons nest in the tall reeds of the north marsh.",
+                                       "The lighthouse at Kestrel Point is painted crimson."])
+    fresh_assistant.ingest([docs_dir])
+    answer = fresh_assistant.ask("What colour is the lighthouse at Kestrel Point?")
+    assert not answer.abstained and "crimson" in answer.text
+    document = fresh_assistant.document(str(docs_dir / "survey.pdf"))
+    for c in answer.citations:
+        assert document.text[c.start:c.end] == c.quote
+        assert c.page == (2 if "crimson" in c.quote else 1)

@@ -1,0 +1,167 @@
+"""Files -> Documents: each format is read with its library, and every file that cannot be read
+is refused with a reason a person can act on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import make_docx, make_pdf
+
+from rag.errors import IngestError
+from rag.loaders import discover, load
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(IngestError) as info:
+        load(path)
+    return str(info.value)
+
+
+# ---- good files ------------------------------------------------------------------------------
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(min_size=1).filter(lambda t: t.strip() and "\x00" not in t and not t.startswith("\ufeff")))
+def test_text_file_reads_as_python_text_mode_reads_it(tmp_path_factory, text):
+    path = write(tmp_path_factory.mktemp("t") / "note.txt", text.encode("utf-8"))
+    assert load(path).text == path.read_text(encoding="utf-8")
+
+
+def test_windows_line_endings_are_read_as_newlines(tmp_path):
+    doc = load(write(tmp_path / "dos.txt", b"First line.\r\nSecond line.\rThird line.\r\n"))
+    assert doc.text == "First line.\nSecond line.\nThird line.\n"
+
+
+def test_text_file_title_is_its_first_line(tmp_path):
+    doc = load(write(tmp_path / "note.md", "\n# Field notes\n\nThe heron came back."))
+    assert doc.title == "Field notes"
+
+
+def test_pdf_text_and_page_offsets(tmp_path):
+    path = make_pdf(tmp_path / "report.pdf", ["The first page talks about herons.", "The second page is on otters."],
+                    title="River survey")
+    doc = load(path)
+    assert doc.title == "River survey"
+    assert [p.number for p in doc.pages] == [1, 2]
+    second = doc.text.index("otters")
+    assert doc.page_at(doc.text.index("herons")) == 1 and doc.page_at(second) == 2
+    assert all("herons" in doc.text[p.start:p.end] for p in doc.pages[:1])
+
+
+def test_docx_paragraphs_and_title(tmp_path):
+    path = make_docx(tmp_path / "memo.docx", ["Budget memo", "The budget for 2025 is 40 pounds."], title="Memo")
+    doc = load(path)
+    assert "The budget for 2025 is 40 pounds." in doc.text
+    assert doc.title == "Memo"
+
+
+def test_html_keeps_visible_text_and_drops_scripts(tmp_path):
+    path = write(tmp_path / "page.html", "<html><head><title>Trip</title><style>p{}</style></head><body>"
+                                         "<script>var secret = 1;</script><p>We walked to Kestrel Point.</p>"
+                                         "</body></html>")
+    doc = load(path)
+    assert "We walked to Kestrel Point." in doc.text
+    assert "secret" not in doc.text and "p{}" not in doc.text
+    assert doc.title == "Trip"
+
+
+# ---- bad files -------------------------------------------------------------------------------
+
+def test_empty_file_is_refused(tmp_path):
+    assert "empty" in refusal(write(tmp_path / "empty.txt", b""))
+
+
+def test_whitespace_only_file_is_refused(tmp_path):
+    assert "empty" in refusal(write(tmp_path / "blank.md", b"  \n\t\n"))
+
+
+def test_binary_file_is_refused(tmp_path):
+    assert "binary" in refusal(write(tmp_path / "blob.txt", b"\x7fELF\x02\x01\x00\x00\x00" + bytes(range(256))))
+
+
+def test_invalid_utf8_is_refused(tmp_path):
+    assert "UTF-8" in refusal(write(tmp_path / "latin1.txt", "café au lait".encode("latin-1")))
+
+
+def test_corrupt_pdf_is_refused(tmp_path):
+    reason = refusal(write(tmp_path / "broken.pdf", b"%PDF-1.7\n1 0 obj <<\x8f\x01 garbage stream\n"))
+    assert "PDF" in reason
+
+
+def test_truncated_pdf_is_refused(tmp_path):
+    good = make_pdf(tmp_path / "good.pdf", ["Some text on a page."]).read_bytes()
+    assert "PDF" in refusal(write(tmp_path / "cut.pdf", good[: len(good) // 3]))
+
+
+def test_file_named_pdf_that_is_not_a_pdf_is_refused(tmp_path):
+    assert "not a PDF" in refusal(write(tmp_path / "fake.pdf", "just some text pretending"))
+
+
+def test_file_named_docx_that_is_not_a_zip_is_refused(tmp_path):
+    assert ".docx" in refusal(write(tmp_path / "fake.docx", "plain text, not a zip"))
+
+
+def test_pdf_without_text_is_refused(tmp_path):
+    assert "no text" in refusal(make_pdf(tmp_path / "scan.pdf", [""]))
+
+
+# ---- discovery -------------------------------------------------------------------------------
+
+def test_discover_reports_unknown_extension(tmp_path):
+    path = write(tmp_path / "table.xlsx", b"PK\x03\x04")
+    files, errors = discover([path])
+    assert files == []
+    assert [e.path for e in errors] == [str(path)] and "unsupported file type '.xlsx'" in errors[0].reason
+
+
+def test_discover_reports_missing_path(tmp_path):
+    missing = tmp_path / "nowhere" / "gone.txt"
+    files, errors = discover([missing])
+    assert files == [] and [(e.path, e.reason) for e in errors] == [(str(missing), "no such file or folder")]
+
+
+def test_discover_survives_a_symlink_loop_and_finds_each_file_once(tmp_path):
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    write(folder / "a.txt", "A.")
+    write(folder / "sub" / "b.md", "B.")
+    os.symlink(folder, folder / "loop")
+    os.symlink(folder / "sub", folder / "sub" / "up")
+    files, errors = discover([folder])
+    assert sorted(f.name for f in files) == ["a.txt", "b.md"]
+    assert errors and all("loop" in e.reason for e in errors)
+
+
+def test_discover_reports_a_file_name_that_is_not_utf8(tmp_path):
+    name = os.fsdecode(b"caf\xe9.txt")  # Latin-1 bytes in the name
+    write(tmp_path / name, "Coffee.")
+    files, errors = discover([tmp_path])
+    assert files == [] and "not valid UTF-8" in errors[0].reason
+
+
+def test_discover_reports_a_self_referencing_symlink(tmp_path):
+    link = tmp_path / "self.txt"
+    os.symlink(link, link)
+    files, errors = discover([link])
+    assert files == [] and [e.path for e in errors] == [str(link)] and "loop" in errors[0].reason
+
+
+def test_discover_recurses_in_stable_order_and_skips_hidden_files(tmp_path):
+    for name in ("b.txt", "a.md", "c/d.html", ".hidden.txt", ".git/x.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write(tmp_path / name, "x.")
+    files, errors = discover([tmp_path])
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a.md", "b.txt", "c/d.html"]
+    assert errors == []
