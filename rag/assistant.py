@@ -20,7 +20,9 @@ from .config import Settings, load_settings
 from .errors import StoreError
 from .types import Answer, FileError, IngestReport, Passage, SourceInfo
 
-Progress = Callable[[str, int, int], None]  # (file being processed, files done, files total)
+Progress = Callable[[str, int, int], None]
+"""Called as progress(file being processed, files done, files total). A callback that also takes
+a `chunks` keyword argument is given the number of chunks embedded so far."""
 
 
 def _is_rewrite(query: str, question: str, history: list[tuple[str, str]]) -> bool:
@@ -43,7 +45,9 @@ class Assistant:
         if self._embedder is None:
             from .embeddings import SentenceEmbeddings
 
-            self._embedder = SentenceEmbeddings(self.settings.embedding_model, self.settings.embedding_batch_size)
+            self._embedder = SentenceEmbeddings(self.settings.embedding_model, self.settings.embedding_batch_size,
+                                                backend=self.settings.embedding_backend,
+                                                cache_dir=self.settings.model_cache_dir)
         return self._embedder
 
     @property
@@ -70,7 +74,11 @@ class Assistant:
     # ---- ingestion ---------------------------------------------------------------------------
     def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None) -> IngestReport:
         """Index files and folders. Unchanged files (same content hash) cost nothing; changed
-        files replace their chunks; per-file problems are reported, never raised."""
+        files replace their chunks; per-file problems are reported, never raised.
+
+        Files are read and chunked in a worker thread while the model embeds the previous ones,
+        and the chunks of several files go to the model and to the store together (every
+        `ingest_batch_chunks` chunks), so small files do not each pay a round trip."""
         from .chunking import chunk_document
         from .loaders import content_hash, discover, load
 
@@ -78,31 +86,52 @@ class Assistant:
         files, errors = discover(paths)
         report.failed.extend(errors)
         max_bytes = int(self.settings.max_file_mb * 1_000_000)
+        notify = _progress_notifier(progress)
         store = self.store
         with self._ingest_lock(wait=True), self._dirty():
             known = store.hashes()
-            for done, path in enumerate(files):
+
+            def prepare(path: Path):
+                """-> (source, Document | None, chunks | FileError | None); None: unchanged."""
                 source = str(path)
-                if progress:
-                    progress(source, done, len(files))
                 try:
                     if path.stat().st_size <= max_bytes and known.get(source) == content_hash(path.read_bytes()):
-                        report.unchanged.append(source)
-                        continue
+                        return source, None, None
                     doc = load(path, max_bytes)
-                    chunks = chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
-                    vectors = self.embedder.encode([c.text for c in chunks])
-                    report.chunks_embedded += len(chunks)
-                    store.put(doc, chunks, vectors.tolist())
+                    return source, doc, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
                 except OSError as e:
-                    report.failed.append(FileError(source, f"cannot read file: {e.strerror or e}"))
-                    continue
+                    return source, None, FileError(source, f"cannot read file: {e.strerror or e}")
                 except Exception as e:  # IngestError and parser failures: report, go on
-                    report.failed.append(FileError(source, str(e) or e.__class__.__name__))
-                    continue
-                (report.updated if source in known else report.added).append(source)
-            if progress:
-                progress("", len(files), len(files))
+                    return source, None, FileError(source, str(e) or e.__class__.__name__)
+
+            pending: list[tuple] = []
+            settled = 0  # files written, skipped or failed: what progress and its time left count
+
+            def flush() -> None:
+                nonlocal settled
+                settled += len(pending)
+                for doc, chunks, error in self._embed_and_store(pending, known):
+                    if error is not None:
+                        report.failed.append(FileError(doc.source, error))
+                    else:
+                        report.chunks_embedded += len(chunks)
+                        (report.updated if doc.source in known else report.added).append(doc.source)
+                pending.clear()
+
+            for source, doc, result in _prefetch(prepare, files):
+                notify(source, settled, len(files), report.chunks_embedded)
+                if isinstance(result, FileError):
+                    report.failed.append(result)
+                    settled += 1
+                elif doc is None:
+                    report.unchanged.append(source)
+                    settled += 1
+                else:
+                    pending.append((doc, result))
+                    if sum(len(c) for _, c in pending) >= self.settings.ingest_batch_chunks:
+                        flush()
+            flush()
+            notify("", len(files), len(files), report.chunks_embedded)
             if prune:
                 for source in known:
                     if not Path(source).exists() and store.remove(source):
@@ -110,6 +139,24 @@ class Assistant:
             if report.added or report.updated or report.removed:
                 store.lexical(force_check=True)  # rebuild once now, not on the next question
         return report
+
+    def _embed_and_store(self, items: list[tuple], known: dict[str, str]):
+        """Embed and write several (Document, chunks) at once. Yields (doc, chunks, error | None);
+        when the batch write fails, each document is retried alone so one bad file fails alone."""
+        if not items:
+            return
+        try:
+            vectors = self.embedder.encode([c.text for _, chunks in items for c in chunks])
+            self.store.put_many(items, vectors, replaced={d.source for d, _ in items if d.source in known})
+            for doc, chunks in items:
+                yield doc, chunks, None
+            return
+        except Exception as e:
+            if len(items) == 1:
+                yield items[0][0], items[0][1], str(e) or e.__class__.__name__
+                return
+        for item in items:
+            yield from self._embed_and_store([item], known)
 
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""
@@ -241,3 +288,41 @@ class Assistant:
                 yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _progress_notifier(progress: Progress | None) -> Callable[[str, int, int, int], None]:
+    """progress(file, done, total), plus chunks=... when the callback accepts it (older callbacks
+    take three arguments and keep working)."""
+    if progress is None:
+        return lambda file, done, total, chunks: None
+    import inspect
+
+    try:
+        params = inspect.signature(progress).parameters.values()
+        takes_chunks = any(p.name == "chunks" or p.kind is p.VAR_KEYWORD for p in params)
+    except (TypeError, ValueError):
+        takes_chunks = False
+    if takes_chunks:
+        return lambda file, done, total, chunks: progress(file, done, total, chunks=chunks)
+    return lambda file, done, total, chunks: progress(file, done, total)
+
+
+def _prefetch(fn, items: list, ahead: int = 32):
+    """fn(item) for each item, in order, computed by one worker thread up to `ahead` items early:
+    parsing the next files overlaps with embedding the current ones (the model releases the GIL)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-ingest") as pool:
+        queue: deque = deque()
+        it = iter(items)
+        for item in it:
+            queue.append(pool.submit(fn, item))
+            if len(queue) >= ahead:
+                break
+        while queue:
+            result = queue.popleft().result()
+            for item in it:
+                queue.append(pool.submit(fn, item))
+                break
+            yield result

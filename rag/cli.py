@@ -36,25 +36,43 @@ def _fail(message: str) -> None:
 
 
 def _progress_bar(label: str):
-    """A rich progress bar on a terminal; one log line per 10% otherwise."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    """Ingestion progress: files, chunks, chunks/s and time left. A rich progress bar on a terminal;
+    otherwise a quiet log line at every tenth of the files (and at most every 30 s)."""
+    import time
+
+    started = time.monotonic()
+
+    def figures(done: int, total: int, chunks: int) -> tuple[float, float | None]:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        left = elapsed / done * (total - done) if done and total > done else (0.0 if done >= total else None)
+        return chunks / elapsed, left
 
     if not sys.stderr.isatty():
-        last = [-1]
+        last = {"step": -1, "at": 0.0}
 
-        def log(path: str, done: int, total: int) -> None:
+        def log(path: str, done: int, total: int, chunks: int = 0) -> None:
             step = (10 * done) // max(total, 1)
-            if step != last[0]:
-                last[0] = step
-                typer.echo(f"{label}: {done}/{total} files", err=True)
+            now = time.monotonic()
+            if step != last["step"] or now - last["at"] >= 30:
+                last.update(step=step, at=now)
+                rate, left = figures(done, total, chunks)
+                eta = f", ~{_duration(left)} left" if left else ""
+                typer.echo(f"{label}: {done}/{total} files, {chunks} chunks, {rate:.0f} chunks/s{eta}", err=True)
 
         return _nullcontext(log)
-    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[file]}"),
-                        TimeRemainingColumn(), transient=True, console=_stderr_console())
-    task = progress.add_task(label, total=None, file="")
 
-    def update(path: str, done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total, file=Path(path).name if path else "")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                        TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]:.0f}/s"),
+                        TimeRemainingColumn(), TextColumn("{task.fields[file]}"),
+                        transient=True, console=_stderr_console())
+    task = progress.add_task(label, total=None, file="", chunks=0, rate=0.0)
+
+    def update(path: str, done: int, total: int, chunks: int = 0) -> None:
+        rate, _ = figures(done, total, chunks)
+        progress.update(task, completed=done, total=total, file=Path(path).name if path else "", chunks=chunks,
+                        rate=rate)
 
     class _Ctx:
         def __enter__(self):
@@ -65,6 +83,12 @@ def _progress_bar(label: str):
             progress.stop()
 
     return _Ctx()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
+        f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s")
 
 
 class _nullcontext:

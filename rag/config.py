@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # any other value is a sentence-transformers model name or path.
     embedding_model: str = "bundled"
     embedding_batch_size: int = 64
+    # "onnx-int8" (default: the same weights exported once to ONNX, int8-quantized; no torch at run
+    # time; hit@5 within a point of fp32, see BENCHMARKS.md), "onnx" (fp32 ONNX) or "torch" (fp32).
+    embedding_backend: str = "onnx-int8"
+    # Where the ONNX export is cached (one per model and machine, shared by every index).
+    model_cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "rag"
+    # Ingestion writes to the store every this many chunks (several files per embed/upsert call).
+    ingest_batch_chunks: int = Field(512, ge=1)
 
     # Retrieval
     top_k: int = 5

@@ -34,6 +34,7 @@ hers him his how i if in into is it its me my no not of on or our she so than th
 these they this to was we were what when where which who whom whose why will with would you your about after
 also any before being between both each few more most other over same some such through under until very
 while""".split())
+_MAX_WRITE_CHARS = 16_000_000  # document texts per write: keeps one request to a Chroma server bounded
 _STAMP_CHECK_S = 2.0  # how often a long-lived process looks for ingests made by other processes
 
 
@@ -193,15 +194,28 @@ class Store:
     # ---- writes ---------------------------------------------------------------------------
     def put(self, doc: Document, chunks: list[Chunk], vectors) -> None:
         """Add or replace one document: new chunks first, then its record, then the old chunks go."""
+        self.put_many([(doc, chunks)], vectors, replaced={doc.source})
+
+    def put_many(self, items: list[tuple[Document, list[Chunk]]], vectors, replaced: set[str] | None = None) -> None:
+        """Add or replace several documents in few round trips, in the same safe order as `put`:
+        all new chunks, then the document records (the commit markers), then the old chunks of the
+        documents in `replaced` (default: all of them) are deleted."""
+        chunks = [c for _, cs in items for c in cs]
         for i in range(0, len(chunks), self.batch):
             part = chunks[i:i + self.batch]
             self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
                                documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
-        meta = {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(chunks),
-                "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])}
-        self.docs.upsert(ids=[doc.source], embeddings=[[1.0]], documents=[doc.text], metadatas=[meta])
-        self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        records = [(doc.source, doc.text, {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(cs),
+                                           "indexed_at": now,
+                                           "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])})
+                   for doc, cs in items]
+        for part in _by_size(records, self.batch, _MAX_WRITE_CHARS):
+            self.docs.upsert(ids=[r[0] for r in part], embeddings=[[1.0]] * len(part),
+                             documents=[r[1] for r in part], metadatas=[r[2] for r in part])
+        for doc, _ in items:
+            if replaced is None or doc.source in replaced:
+                self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
 
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks. Returns False when it was not indexed."""
@@ -281,6 +295,20 @@ class Store:
     def counts(self) -> tuple[int, int]:
         """(documents, chunks)"""
         return self.docs.count(), self.chunks.count()
+
+
+def _by_size(records: list[tuple], max_count: int, max_chars: int):
+    """Split records (id, text, meta) into runs of at most max_count records and about max_chars of text."""
+    part: list[tuple] = []
+    size = 0
+    for r in records:
+        if part and (len(part) >= max_count or size + len(r[1]) > max_chars):
+            yield part
+            part, size = [], 0
+        part.append(r)
+        size += len(r[1])
+    if part:
+        yield part
 
 
 def _chunk_meta(c: Chunk) -> dict:
