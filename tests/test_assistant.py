@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import SEED_FILE, SEEDS, assert_index_consistent, chunk_records, make_docx, make_pdf
+from support import SEED_FILE, SEEDS, assert_index_consistent, chunk_records, make_docx, make_pdf
 
 from rag import Assistant
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import make_docx, make_pdf
+from support import make_docx, make_pdf
 
 from rag.errors import IngestError
 from rag.loaders import discover, load

@@ -3,7 +3,7 @@ filterable by source; the LangChain retriever returns the same passages as Docum
 
 from __future__ import annotations
 
-from conftest import SEED_FILE
+from support import SEED_FILE
 
 from rag.retrieval import RagRetriever
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import assert_index_consistent, chunk_records
+from support import assert_index_consistent, chunk_records
 
 from rag import Assistant
 from rag.store import tokenize
