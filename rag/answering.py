@@ -20,6 +20,11 @@ _PRONOUNS = re.compile(r"\b(he|him|his|she|her|hers|it|its|they|them|their|this|
                        re.IGNORECASE)
 
 
+# Words a question uses to ask for a statement ("what did X say?"); the answer seldom repeats them,
+# so they count for nothing in coverage.
+_REPORTING_WORDS = frozenset("say said says tell told according mention mentioned describe described".split())
+
+
 @dataclass(frozen=True)
 class Evidence:
     """A candidate answer sentence with the signals used to rank it."""
@@ -84,7 +89,7 @@ class ExtractiveAnswerer:
             return []
         vectors = self.embedder.encode([question] + [p.text[a:b] for p, a, b, _ in cands])
         sims = vectors[1:] @ vectors[0]
-        terms = {stem(t) for t in tokenize(question)}
+        terms = {stem(t) for t in tokenize(question) if t not in _REPORTING_WORDS}
         weights = {t: self.idf(t) for t in terms}
         total = sum(weights.values()) or 1.0
         out: list[Evidence] = []
