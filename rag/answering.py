@@ -25,6 +25,9 @@ _PRONOUNS = re.compile(r"\b(he|him|his|she|her|hers|it|its|they|them|their|this|
 _REPORTING_WORDS = frozenset("say said says tell told according mention mentioned describe described".split())
 
 
+_SECOND_SENTENCE_MARGIN = 0.15  # how far below the best a complementary second sentence may score
+
+
 @dataclass(frozen=True)
 class Evidence:
     """A candidate answer sentence with the signals used to rank it."""
@@ -37,6 +40,7 @@ class Evidence:
     similarity: float  # cosine(question, sentence)
     coverage: float  # IDF-weighted share of the question's words found in the sentence or its neighbours
     score: float
+    matched: frozenset[str] = frozenset()  # the question's (stemmed) words the sentence itself holds
 
 
 def stem(token: str) -> str:
@@ -103,7 +107,7 @@ class ExtractiveAnswerer:
             cov = sum(w if t in own else (0.5 * w if t in near else 0.0) for t, w in weights.items()) / total
             score = self.similarity_weight * float(sim) + (1 - self.similarity_weight) * cov
             out.append(Evidence(text=p.text[a:b], source=p.source, start=p.start + a, end=p.start + b, page=p.page,
-                                similarity=float(sim), coverage=cov, score=score))
+                                similarity=float(sim), coverage=cov, score=score, matched=frozenset(own & terms)))
         out.sort(key=lambda e: -e.score)
         return out
 
@@ -124,10 +128,15 @@ class ExtractiveAnswerer:
             return abstention(passages)
         best = ranked[0]
         chosen = [best]
+        covered = set(best.matched)
         for e in ranked[1:]:
-            if len(chosen) >= self.max_sentences or e.score < best.score - 0.05:
+            if len(chosen) >= self.max_sentences or e.score < best.score - _SECOND_SENTENCE_MARGIN:
                 break
-            chosen.append(e)
+            # A second sentence joins when it is nearly as good, or when it holds question words the
+            # first lacks: a two-part ("multi-hop") question is often answered by two sentences.
+            if e.score >= best.score - 0.05 or e.matched - covered:
+                chosen.append(e)
+                covered |= e.matched
         return cited_answer(chosen)
 
 
