@@ -20,9 +20,7 @@ class Span:
 
 
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
-# Also where a sentence runs into the next with no space ("...in 1989.James Henry..."), as in text
-# pasted together from several sources.
-_BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*(?=\s+)|(?<=[a-z0-9][.!?])(?=[A-Z][a-z])|\n""")
+_BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*(?=\s+)|\n""")
 _MAX_QUOTED = 400  # longer quotations are split at sentence ends after all
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "fig",
                   "inc", "ltd", "co", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
