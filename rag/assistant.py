@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .config import Settings, load_settings
 from .errors import StoreError
+from .faults import reached
 from .types import Answer, FileError, IngestReport, Passage, SourceInfo
 
 Progress = Callable[[str, int, int], None]  # (file being processed, files done, files total)
@@ -87,6 +88,7 @@ class Assistant:
                     doc = load(path, max_bytes)
                     chunks = chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
                     vectors = self.embedder.encode([c.text for c in chunks])
+                    reached("ingest.embedded")
                     report.chunks_embedded += len(chunks)
                     store.put(doc, chunks, vectors.tolist())
                 except OSError as e:
@@ -109,7 +111,7 @@ class Assistant:
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""
         source = str(Path(path).expanduser().absolute()) if not self._is_known(str(path)) else str(path)
-        with self._ingest_lock(wait=True):
+        with self._ingest_lock(wait=True), self._dirty():  # a crash between record and chunks is repaired
             removed = self.store.remove(source)
             if removed:
                 self.store.lexical(force_check=True)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_upload_mb: float = 20.0  # largest upload request; bigger ones get 413 before being stored
     cors_origins: list[str] = []  # origins allowed to call the API from other sites; none by default
 
+    # Crash tests only: SIGKILL the process at this named point in the write path (see rag/faults.py).
+    fault_point: str | None = None
+
     @property
     def is_remote_store(self) -> bool:
         return bool(self.chroma_url)

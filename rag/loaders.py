@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import IngestError
+from .faults import reached
 from .types import Document, FileError, Page
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
@@ -99,6 +100,7 @@ def load(path: Path, max_bytes: int | None = None) -> Document:
         data = path.read_bytes()
     except OSError as e:
         raise IngestError(f"cannot read file: {_os_reason(e)}") from e
+    reached("loaders.read")
     if not data.strip():
         raise IngestError("empty file: nothing to index")
     suffix = path.suffix.lower()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import StoreError
+from .faults import reached
 from .types import Chunk, Document, Page, Passage, SourceInfo
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -94,6 +95,7 @@ class LexicalIndex:
         return [(self.ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0]) if s > 0]
 
     def save(self, folder: Path) -> None:
+        _remove_dead_leftovers(folder)
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -101,10 +103,12 @@ class LexicalIndex:
             self.retriever.save(str(tmp / "bm25"))
         (tmp / "meta.json").write_text(json.dumps({"stamp": self.stamp, "ids": self.ids,
                                                    "sources": list(self.sources), "doc_freq": self.doc_freq}))
+        reached("lexical.save.written")
         old = folder.with_name(folder.name + f".old{os.getpid()}")
         if folder.exists():
             folder.rename(old)
-        tmp.rename(folder)  # readers see the old or the new index, never half of one
+        reached("lexical.save.swapping")
+        tmp.rename(folder)  # readers see the old index, the new one or none (and rebuild), never half of one
         shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
@@ -121,6 +125,24 @@ class LexicalIndex:
             return self
         except (OSError, ValueError, KeyError):
             return None
+
+
+def _remove_dead_leftovers(folder: Path) -> None:
+    """Delete `<folder>.tmpPID` / `.oldPID` left by a process killed while saving (PID gone)."""
+    for path in folder.parent.glob(folder.name + ".*"):
+        m = re.fullmatch(re.escape(folder.name) + r"\.(?:tmp|old)(\d+)", path.name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
@@ -197,16 +219,20 @@ class Store:
             part = chunks[i:i + self.batch]
             self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
                                documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
+            reached("store.put.chunks")
         meta = {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(chunks),
                 "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])}
         self.docs.upsert(ids=[doc.source], embeddings=[[1.0]], documents=[doc.text], metadatas=[meta])
+        reached("store.put.record")
         self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
+        reached("store.put.cleanup")
 
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks. Returns False when it was not indexed."""
         known = bool(self.docs.get(ids=[source], include=[])["ids"])
         self.docs.delete(ids=[source])
+        reached("store.remove")
         self.chunks.delete(where={"source": source})
         return known
 
