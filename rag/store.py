@@ -68,7 +68,9 @@ class LexicalIndex:
         for toks in tokens:
             for t in set(toks):
                 self.doc_freq[t] = self.doc_freq.get(t, 0) + 1
-        if ids:
+        # bm25s cannot index a corpus without a single token (say, chunks of only punctuation)
+        self.indexed = any(tokens)
+        if self.indexed:
             self.retriever.index(tokens, show_progress=False)
 
     def idf(self, term: str) -> float:
@@ -83,7 +85,7 @@ class LexicalIndex:
 
         vocab = getattr(self.retriever, "vocab_dict", None) or {}
         q = [t for t in tokenize(query) if t in vocab]
-        if not q or not self.ids:
+        if not q or not self.indexed:
             return []
         mask = None
         if source is not None:
@@ -99,9 +101,9 @@ class LexicalIndex:
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if self.ids:
+        if self.indexed:
             self.retriever.save(str(tmp / "bm25"))
-        (tmp / "meta.json").write_text(json.dumps({"stamp": self.stamp, "ids": self.ids,
+        (tmp / "meta.json").write_text(json.dumps({"stamp": self.stamp, "ids": self.ids, "indexed": self.indexed,
                                                    "sources": list(self.sources), "doc_freq": self.doc_freq}))
         reached("lexical.save.written")
         old = folder.with_name(folder.name + f".old{os.getpid()}")
@@ -121,7 +123,8 @@ class LexicalIndex:
             self = cls.__new__(cls)
             self.ids, self.stamp, self.doc_freq = meta["ids"], meta["stamp"], meta["doc_freq"]
             self.sources = np.array(meta["sources"], dtype=object)
-            self.retriever = bm25s.BM25.load(str(folder / "bm25")) if self.ids else bm25s.BM25()
+            self.indexed = meta.get("indexed", bool(self.ids))
+            self.retriever = bm25s.BM25.load(str(folder / "bm25")) if self.indexed else bm25s.BM25()
             return self
         except (OSError, ValueError, KeyError):
             return None
