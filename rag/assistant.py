@@ -177,6 +177,8 @@ class Assistant:
     def _dirty(self):
         """Mark the index as being written, so a crash is repaired on the next open."""
         marker = self._dirty_marker()
+        if marker.exists():  # we hold the ingest lock, so a writer that crashed left it (maybe
+            self.store.repair()  # after this long-lived process opened the store): clean up first
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(str(os.getpid()))

@@ -152,10 +152,26 @@ class Store:
     """Chunks, vectors, manifest and lexical index behind one small interface."""
 
     def __init__(self, settings: Settings):
-        import chromadb
-
         self.settings = settings
         self.index_dir = Path(settings.index_dir)
+        self._connect()
+        self.batch = max(1, min(self.client.get_max_batch_size(), 5000))
+        self._lexical: LexicalIndex | None = None
+        self._stamp: str | None = None  # the manifest fingerprint when last checked
+        self._stamp_checked = 0.0
+        self._wrote = False  # this process changed the index since the last check
+        self._lock = threading.RLock()
+
+    def _connect(self) -> None:
+        """Open the index. For a local folder, always afresh: Chroma keeps one client system per
+        folder per process, and its in-memory vector index never sees what other processes wrote
+        (after another process's ingest it returns deleted chunks and misses new ones). Dropping
+        the cached system (a private attribute of chromadb 1.x; other holders keep the old one)
+        makes this client load the folder as it is now."""
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        settings = self.settings
         try:
             if settings.chroma_url:
                 from urllib.parse import urlparse
@@ -168,6 +184,7 @@ class Store:
                 self.lexical_dir = self.index_dir / f"lexical-{key}"
             else:
                 self.index_dir.mkdir(parents=True, exist_ok=True)
+                SharedSystemClient._identifier_to_system.pop(str(self.index_dir / "chroma"), None)
                 self.client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"))
                 where = str(self.index_dir)
                 self.lexical_dir = self.index_dir / "lexical"
@@ -178,10 +195,19 @@ class Store:
             raise StoreError(f"cannot open the index at {settings.chroma_url or settings.index_dir}: {e}. "
                              "Check RAG_INDEX_DIR / RAG_CHROMA_URL.") from e
         self.where = where
-        self.batch = max(1, min(self.client.get_max_batch_size(), 5000))
-        self._lexical: LexicalIndex | None = None
-        self._lexical_checked = 0.0
-        self._lock = threading.RLock()
+
+    def _current_stamp(self, force: bool = False) -> str:
+        """The manifest fingerprint, looked up at most every few seconds. When it changed and this
+        process did not write, another process did: reconnect so dense search sees its writes."""
+        with self._lock:
+            now = time.monotonic()
+            if self._stamp is not None and not force and now - self._stamp_checked < _STAMP_CHECK_S:
+                return self._stamp
+            stamp = self.fingerprint()
+            if self._stamp is not None and stamp != self._stamp and not self._wrote and not self.settings.chroma_url:
+                self._connect()
+            self._stamp, self._stamp_checked, self._wrote = stamp, now, False
+            return stamp
 
     # ---- manifest -------------------------------------------------------------------------
     def _doc_records(self, include=("metadatas",)) -> dict:
@@ -218,6 +244,7 @@ class Store:
     # ---- writes ---------------------------------------------------------------------------
     def put(self, doc: Document, chunks: list[Chunk], vectors) -> None:
         """Add or replace one document: new chunks first, then its record, then the old chunks go."""
+        self._wrote = True
         for i in range(0, len(chunks), self.batch):
             part = chunks[i:i + self.batch]
             self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
@@ -233,6 +260,7 @@ class Store:
 
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks. Returns False when it was not indexed."""
+        self._wrote = True
         known = bool(self.docs.get(ids=[source], include=[])["ids"])
         self.docs.delete(ids=[source])
         reached("store.remove")
@@ -242,6 +270,7 @@ class Store:
     def repair(self) -> int:
         """Delete chunks left by an interrupted write (no document record, or another hash).
         Returns how many were deleted."""
+        self._wrote = True
         expected = self.hashes()
         orphans: list[str] = []
         for ids, metas, _ in self._iter_chunks(include=["metadatas"]):
@@ -263,11 +292,7 @@ class Store:
     def lexical(self, force_check: bool = False) -> LexicalIndex:
         """The BM25 index, rebuilt when another process (or we) changed the documents."""
         with self._lock:
-            now = time.monotonic()
-            if self._lexical is not None and not force_check and now - self._lexical_checked < _STAMP_CHECK_S:
-                return self._lexical
-            stamp = self.fingerprint()
-            self._lexical_checked = now
+            stamp = self._current_stamp(force_check)
             if self._lexical is not None and self._lexical.stamp == stamp:
                 return self._lexical
             cached = LexicalIndex.load(self.lexical_dir)
@@ -290,15 +315,18 @@ class Store:
 
     # ---- reads ----------------------------------------------------------------------------
     def dense_search(self, vector, n: int, source: str | None = None) -> list[Passage]:
+        self._current_stamp()
         count = self.chunks.count()
         if count == 0:
             return []
         got = self.chunks.query(query_embeddings=[vector], n_results=min(n, count),
                                 where={"source": source} if source else None,
                                 include=["documents", "metadatas", "distances"])
+        # A chunk deleted by another process since our last reconnect comes back without its
+        # metadata: skip it.
         return [_passage(i, d, m, score=1.0 - dist, dense=1.0 - dist)
                 for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
-                                         got["distances"][0])]
+                                         got["distances"][0]) if m is not None and d is not None]
 
     def get_chunks(self, ids: list[str]) -> dict[str, Passage]:
         if not ids:
