@@ -91,6 +91,8 @@ class Assistant:
                     reached("ingest.embedded")
                     report.chunks_embedded += len(chunks)
                     store.put(doc, chunks, vectors.tolist())
+                except StoreError:
+                    raise  # the index cannot be written: no point trying the other files
                 except OSError as e:
                     report.failed.append(FileError(source, f"cannot read file: {e.strerror or e}"))
                     continue

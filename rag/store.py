@@ -12,6 +12,7 @@ whenever the manifest's fingerprint changes; it lives on local disk beside the i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -130,6 +131,25 @@ class LexicalIndex:
             return None
 
 
+def _index_errors():
+    from chromadb.errors import ChromaError
+
+    return (ChromaError, OSError)
+
+
+def _reads_index(fn):
+    """Raise a failure of Chroma to read the index (disk full, folder gone, server down) as a
+    StoreError that says what to check, instead of a library traceback."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except _index_errors() as e:
+            raise StoreError(f"cannot read the index at {self.where}: {e.__class__.__name__}: {e}. Check that "
+                             "the disk is not full and the folder is readable and writable.") from e
+    return wrapper
+
+
 def _remove_dead_leftovers(folder: Path) -> None:
     """Delete `<folder>.tmpPID` / `.oldPID` left by a process killed while saving (PID gone)."""
     for path in folder.parent.glob(folder.name + ".*"):
@@ -193,7 +213,8 @@ class Store:
             self.docs = self.client.get_or_create_collection(f"{settings.collection}_docs", embedding_function=None)
         except Exception as e:
             raise StoreError(f"cannot open the index at {settings.chroma_url or settings.index_dir}: {e}. "
-                             "Check RAG_INDEX_DIR / RAG_CHROMA_URL.") from e
+                             "Check RAG_INDEX_DIR / RAG_CHROMA_URL, and that the folder is writable (Chroma writes "
+                             "even to open it) on a disk that is not full.") from e
         self.where = where
 
     def _current_stamp(self, force: bool = False) -> str:
@@ -210,6 +231,7 @@ class Store:
             return stamp
 
     # ---- manifest -------------------------------------------------------------------------
+    @_reads_index
     def _doc_records(self, include=("metadatas",)) -> dict:
         return self.docs.get(include=list(include))
 
@@ -224,6 +246,7 @@ class Store:
         got = self._doc_records()
         return {i: m.get("hash", "") for i, m in zip(got["ids"], got["metadatas"])}
 
+    @_reads_index
     def document(self, source: str) -> StoredDocument | None:
         got = self.docs.get(ids=[source], include=["metadatas", "documents"])
         if not got["ids"]:
@@ -238,6 +261,7 @@ class Store:
         items = sorted(self.hashes().items())
         return hashlib.sha1(json.dumps(items).encode("utf-8", "surrogatepass")).hexdigest()
 
+    @_reads_index
     def is_empty(self) -> bool:
         return self.docs.count() == 0
 
@@ -245,18 +269,23 @@ class Store:
     def put(self, doc: Document, chunks: list[Chunk], vectors) -> None:
         """Add or replace one document: new chunks first, then its record, then the old chunks go."""
         self._wrote = True
-        for i in range(0, len(chunks), self.batch):
-            part = chunks[i:i + self.batch]
-            self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
-                               documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
-            reached("store.put.chunks")
-        meta = {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(chunks),
-                "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])}
-        self.docs.upsert(ids=[doc.source], embeddings=[[1.0]], documents=[doc.text], metadatas=[meta])
-        reached("store.put.record")
-        self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
-        reached("store.put.cleanup")
+        try:
+            for i in range(0, len(chunks), self.batch):
+                part = chunks[i:i + self.batch]
+                self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
+                                   documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
+                reached("store.put.chunks")
+            meta = {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(chunks),
+                    "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])}
+            self.docs.upsert(ids=[doc.source], embeddings=[[1.0]], documents=[doc.text], metadatas=[meta])
+            reached("store.put.record")
+            self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
+            reached("store.put.cleanup")
+        except _index_errors() as e:  # disk full, read-only folder, server gone: the index, not the file
+            raise StoreError(f"cannot write to the index at {self.where}: {e.__class__.__name__}: {e}. Check that "
+                             "the disk is not full and the folder is writable, then run the ingest again "
+                             "(what was half-written is cleaned up).") from e
 
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks. Returns False when it was not indexed."""
@@ -314,6 +343,7 @@ class Store:
         return LexicalIndex([r[0] for r in rows], [r[1] for r in rows], [tokenize(r[2]) for r in rows], stamp)
 
     # ---- reads ----------------------------------------------------------------------------
+    @_reads_index
     def dense_search(self, vector, n: int, source: str | None = None) -> list[Passage]:
         self._current_stamp()
         count = self.chunks.count()
@@ -328,6 +358,7 @@ class Store:
                 for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
                                          got["distances"][0]) if m is not None and d is not None]
 
+    @_reads_index
     def get_chunks(self, ids: list[str]) -> dict[str, Passage]:
         if not ids:
             return {}
@@ -335,6 +366,7 @@ class Store:
         return {i: _passage(i, d, m, score=0.0, dense=0.0)
                 for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
+    @_reads_index
     def counts(self) -> tuple[int, int]:
         """(documents, chunks)"""
         return self.docs.count(), self.chunks.count()
