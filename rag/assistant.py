@@ -197,8 +197,13 @@ class Assistant:
             yield True
             return
         path = Path(self.settings.index_dir) / ".ingest.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as fh:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+")
+        except OSError as e:
+            raise StoreError(f"cannot write to the index folder {path.parent}: {e.strerror}. "
+                             "Check that it is writable and the disk is not full.") from e
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
