@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .config import Settings, load_settings
 from .errors import StoreError
+from .faults import reached
 from .types import Answer, FileError, IngestReport, Passage, SourceInfo
 
 Progress = Callable[[str, int, int], None]
@@ -147,10 +148,13 @@ class Assistant:
             return
         try:
             vectors = self.embedder.encode([c.text for _, chunks in items for c in chunks])
+            reached("ingest.embedded")
             self.store.put_many(items, vectors, replaced={d.source for d, _ in items if d.source in known})
             for doc, chunks in items:
                 yield doc, chunks, None
             return
+        except StoreError:
+            raise  # the index cannot be written: no point trying the other files
         except Exception as e:
             if len(items) == 1:
                 yield items[0][0], items[0][1], str(e) or e.__class__.__name__
@@ -161,7 +165,7 @@ class Assistant:
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""
         source = str(Path(path).expanduser().absolute()) if not self._is_known(str(path)) else str(path)
-        with self._ingest_lock(wait=True):
+        with self._ingest_lock(wait=True), self._dirty():  # a crash between record and chunks is repaired
             removed = self.store.remove(source)
             if removed:
                 self.store.lexical(force_check=True)
@@ -255,6 +259,8 @@ class Assistant:
     def _dirty(self):
         """Mark the index as being written, so a crash is repaired on the next open."""
         marker = self._dirty_marker()
+        if marker.exists():  # we hold the ingest lock, so a writer that crashed left it (maybe
+            self.store.repair()  # after this long-lived process opened the store): clean up first
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(str(os.getpid()))
@@ -271,8 +277,13 @@ class Assistant:
             yield True
             return
         path = Path(self.settings.index_dir) / ".ingest.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as fh:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+")
+        except OSError as e:
+            raise StoreError(f"cannot write to the index folder {path.parent}: {e.strerror}. "
+                             "Check that it is writable and the disk is not full.") from e
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -119,9 +119,14 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
            prune: Annotated[bool, typer.Option(help="Drop indexed files that no longer exist.")] = False,
            as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False) -> None:
     """Index .txt, .md, .html, .pdf and .docx files; unchanged files are skipped."""
+    from .errors import RagError
+
     assistant = _assistant(index)
-    with _progress_bar("Indexing") as progress:
-        report = assistant.ingest(paths, prune=prune, progress=progress)
+    try:
+        with _progress_bar("Indexing") as progress:
+            report = assistant.ingest(paths, prune=prune, progress=progress)
+    except RagError as e:
+        _fail(str(e))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -249,7 +254,13 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
 
 
 def main() -> None:
-    app()
+    from .errors import RagError
+
+    try:
+        app()
+    except RagError as e:  # e.g. the index cannot be opened: the message says what to do
+        typer.echo(f"rag: {e}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     api_key: str | None = None
     max_upload_mb: float = 20.0  # largest upload request; bigger ones get 413 before being stored
     cors_origins: list[str] = []  # origins allowed to call the API from other sites; none by default
+    # Questions are answered one at a time; at most `max_queue` requests wait for their turn, each
+    # for at most `queue_timeout_s`. Beyond either, 503 with Retry-After: refused, never left hanging.
+    max_queue: int = Field(32, ge=1)
+    queue_timeout_s: float = Field(60.0, gt=0)
+
+    # Crash tests only: SIGKILL the process at this named point in the write path (see rag/faults.py).
+    fault_point: str | None = None
 
     @property
     def is_remote_store(self) -> bool:

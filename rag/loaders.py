@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import IngestError
+from .faults import reached
 from .types import Document, FileError, Page
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
@@ -48,6 +49,8 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[FileError]]:
         try:
             if path.is_file():
                 add(path.absolute())
+            elif path.exists() and not path.is_dir():
+                errors.append(FileError(str(path), "not a regular file (a pipe, device or socket)"))
             elif path.is_dir():
                 _walk(path.absolute(), add, errors)
             elif path.is_symlink():
@@ -78,6 +81,9 @@ def _walk(root: Path, add, errors: list[FileError]) -> None:
                 if not path.exists():
                     errors.append(FileError(str(path), "broken symlink or symlink loop"))
                     continue
+                if not path.is_file():  # reading a pipe or a device would block or never end
+                    errors.append(FileError(str(path), "not a regular file (a pipe, device or socket)"))
+                    continue
                 add(path)
             except OSError as e:
                 errors.append(FileError(str(path), _os_reason(e)))
@@ -102,13 +108,11 @@ def content_hash(data: bytes) -> str:
 def load(path: Path, max_bytes: int | None = None) -> Document:
     """Read one file into a Document. Raises IngestError with the reason it cannot be read."""
     try:
-        size = path.stat().st_size
-        if max_bytes is not None and size > max_bytes:
-            raise IngestError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
-                              "(raise RAG_MAX_FILE_MB to index it)")
-        data = path.read_bytes()
-    except OSError as e:
-        raise IngestError(f"cannot read file: {_os_reason(e)}") from e
+        str(path).encode("utf-8")
+    except UnicodeEncodeError as e:  # the index stores names as UTF-8 text
+        raise IngestError(f"the file name is not valid UTF-8 ({str(path)[e.start:e.end]!r}): rename the file") from e
+    data = read_bounded(path, max_bytes)
+    reached("loaders.read")
     if not data.strip():
         raise IngestError("empty file: nothing to index")
     suffix = path.suffix.lower()
@@ -129,7 +133,44 @@ def load(path: Path, max_bytes: int | None = None) -> Document:
                     pages=tuple(pages))
 
 
+def read_bounded(path: Path, max_bytes: int | None) -> bytes:
+    """The file's bytes, never more than `max_bytes`: the size is checked on the open file
+    (not the name, which may be swapped meanwhile) and the read stops at the limit even if the
+    file grows while being read. Only regular files: a FIFO or /dev/zero would never end."""
+    import stat
+
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise IngestError("not a regular file (a pipe, device or socket)")
+            if max_bytes is not None and st.st_size > max_bytes:
+                raise IngestError(_too_big(st.st_size, max_bytes))
+            data = fh.read(max_bytes + 1) if max_bytes is not None else fh.read()
+    except OSError as e:
+        raise IngestError(f"cannot read file: {_os_reason(e)}") from e
+    if max_bytes is not None and len(data) > max_bytes:
+        raise IngestError(_too_big(len(data), max_bytes) + " (it grew while being read)")
+    return data
+
+
+def _too_big(size: int, max_bytes: int) -> str:
+    return (f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit "
+            "(raise RAG_MAX_FILE_MB to index it)")
+
+
+# Byte order marks of the encodings whose text legitimately holds NUL bytes.
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+         (b"\xfe\xff", "utf-16"))
+
+
 def _decode(data: bytes) -> str:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as e:
+                raise IngestError(f"not valid {encoding.upper()} (byte {e.start}): save the file as UTF-8") from e
     if b"\x00" in data[:8192]:
         raise IngestError("binary file (contains NUL bytes), not text")
     try:

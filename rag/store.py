@@ -12,6 +12,7 @@ whenever the manifest's fingerprint changes; it lives on local disk beside the i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import StoreError
+from .faults import reached
 from .types import Chunk, Document, Page, Passage, SourceInfo
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -68,7 +70,9 @@ class LexicalIndex:
         for toks in tokens:
             for t in set(toks):
                 self.doc_freq[t] = self.doc_freq.get(t, 0) + 1
-        if ids:
+        # bm25s cannot index a corpus without a single token (say, chunks of only punctuation)
+        self.indexed = any(tokens)
+        if self.indexed:
             self.retriever.index(tokens, show_progress=False)
 
     def idf(self, term: str) -> float:
@@ -83,7 +87,7 @@ class LexicalIndex:
 
         vocab = getattr(self.retriever, "vocab_dict", None) or {}
         q = [t for t in tokenize(query) if t in vocab]
-        if not q or not self.ids:
+        if not q or not self.indexed:
             return []
         mask = None
         if source is not None:
@@ -95,17 +99,20 @@ class LexicalIndex:
         return [(self.ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0]) if s > 0]
 
     def save(self, folder: Path) -> None:
+        _remove_dead_leftovers(folder)
         tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if self.ids:
+        if self.indexed:
             self.retriever.save(str(tmp / "bm25"))
-        (tmp / "meta.json").write_text(json.dumps({"stamp": self.stamp, "ids": self.ids,
+        (tmp / "meta.json").write_text(json.dumps({"stamp": self.stamp, "ids": self.ids, "indexed": self.indexed,
                                                    "sources": list(self.sources), "doc_freq": self.doc_freq}))
+        reached("lexical.save.written")
         old = folder.with_name(folder.name + f".old{os.getpid()}")
         if folder.exists():
             folder.rename(old)
-        tmp.rename(folder)  # readers see the old or the new index, never half of one
+        reached("lexical.save.swapping")
+        tmp.rename(folder)  # readers see the old index, the new one or none (and rebuild), never half of one
         shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
@@ -118,20 +125,74 @@ class LexicalIndex:
             self = cls.__new__(cls)
             self.ids, self.stamp, self.doc_freq = meta["ids"], meta["stamp"], meta["doc_freq"]
             self.sources = np.array(meta["sources"], dtype=object)
-            self.retriever = bm25s.BM25.load(str(folder / "bm25")) if self.ids else bm25s.BM25()
+            self.indexed = meta.get("indexed", bool(self.ids))
+            self.retriever = bm25s.BM25.load(str(folder / "bm25")) if self.indexed else bm25s.BM25()
             return self
         except (OSError, ValueError, KeyError):
             return None
+
+
+def _index_errors():
+    from chromadb.errors import ChromaError
+
+    return (ChromaError, OSError)
+
+
+def _reads_index(fn):
+    """Raise a failure of Chroma to read the index (disk full, folder gone, server down) as a
+    StoreError that says what to check, instead of a library traceback."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except _index_errors() as e:
+            raise StoreError(f"cannot read the index at {self.where}: {e.__class__.__name__}: {e}. Check that "
+                             "the disk is not full and the folder is readable and writable.") from e
+    return wrapper
+
+
+def _remove_dead_leftovers(folder: Path) -> None:
+    """Delete `<folder>.tmpPID` / `.oldPID` left by a process killed while saving (PID gone)."""
+    for path in folder.parent.glob(folder.name + ".*"):
+        m = re.fullmatch(re.escape(folder.name) + r"\.(?:tmp|old)(\d+)", path.name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
     """Chunks, vectors, manifest and lexical index behind one small interface."""
 
     def __init__(self, settings: Settings):
-        import chromadb
-
         self.settings = settings
         self.index_dir = Path(settings.index_dir)
+        self._connect()
+        self.batch = max(1, min(self.client.get_max_batch_size(), 5000))
+        self._lexical: LexicalIndex | None = None
+        self._stamp: str | None = None  # the manifest fingerprint when last checked
+        self._stamp_checked = 0.0
+        self._wrote = False  # this process changed the index since the last check
+        self._lock = threading.RLock()
+
+    def _connect(self) -> None:
+        """Open the index. For a local folder, always afresh: Chroma keeps one client system per
+        folder per process, and its in-memory vector index never sees what other processes wrote
+        (after another process's ingest it returns deleted chunks and misses new ones). Dropping
+        the cached system (a private attribute of chromadb 1.x; other holders keep the old one)
+        makes this client load the folder as it is now."""
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        settings = self.settings
         try:
             if settings.chroma_url:
                 from urllib.parse import urlparse
@@ -144,6 +205,7 @@ class Store:
                 self.lexical_dir = self.index_dir / f"lexical-{key}"
             else:
                 self.index_dir.mkdir(parents=True, exist_ok=True)
+                SharedSystemClient._identifier_to_system.pop(str(self.index_dir / "chroma"), None)
                 self.client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"))
                 where = str(self.index_dir)
                 self.lexical_dir = self.index_dir / "lexical"
@@ -152,14 +214,25 @@ class Store:
             self.docs = self.client.get_or_create_collection(f"{settings.collection}_docs", embedding_function=None)
         except Exception as e:
             raise StoreError(f"cannot open the index at {settings.chroma_url or settings.index_dir}: {e}. "
-                             "Check RAG_INDEX_DIR / RAG_CHROMA_URL.") from e
+                             "Check RAG_INDEX_DIR / RAG_CHROMA_URL, and that the folder is writable (Chroma writes "
+                             "even to open it) on a disk that is not full.") from e
         self.where = where
-        self.batch = max(1, min(self.client.get_max_batch_size(), 5000))
-        self._lexical: LexicalIndex | None = None
-        self._lexical_checked = 0.0
-        self._lock = threading.RLock()
+
+    def _current_stamp(self, force: bool = False) -> str:
+        """The manifest fingerprint, looked up at most every few seconds. When it changed and this
+        process did not write, another process did: reconnect so dense search sees its writes."""
+        with self._lock:
+            now = time.monotonic()
+            if self._stamp is not None and not force and now - self._stamp_checked < _STAMP_CHECK_S:
+                return self._stamp
+            stamp = self.fingerprint()
+            if self._stamp is not None and stamp != self._stamp and not self._wrote and not self.settings.chroma_url:
+                self._connect()
+            self._stamp, self._stamp_checked, self._wrote = stamp, now, False
+            return stamp
 
     # ---- manifest -------------------------------------------------------------------------
+    @_reads_index
     def _doc_records(self, include=("metadatas",)) -> dict:
         return self.docs.get(include=list(include))
 
@@ -174,6 +247,7 @@ class Store:
         got = self._doc_records()
         return {i: m.get("hash", "") for i, m in zip(got["ids"], got["metadatas"])}
 
+    @_reads_index
     def document(self, source: str) -> StoredDocument | None:
         got = self.docs.get(ids=[source], include=["metadatas", "documents"])
         if not got["ids"]:
@@ -188,6 +262,7 @@ class Store:
         items = sorted(self.hashes().items())
         return hashlib.sha1(json.dumps(items).encode("utf-8", "surrogatepass")).hexdigest()
 
+    @_reads_index
     def is_empty(self) -> bool:
         return self.docs.count() == 0
 
@@ -200,33 +275,45 @@ class Store:
         """Add or replace several documents in few round trips, in the same safe order as `put`:
         all new chunks, then the document records (the commit markers), then the old chunks of the
         documents in `replaced` (default: all of them) are deleted."""
+        self._wrote = True
         chunks = [c for _, cs in items for c in cs]
-        for i in range(0, len(chunks), self.batch):
-            part = chunks[i:i + self.batch]
-            self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
-                               documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        records = [(doc.source, doc.text, {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(cs),
-                                           "indexed_at": now,
-                                           "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])})
-                   for doc, cs in items]
-        for part in _by_size(records, self.batch, _MAX_WRITE_CHARS):
-            self.docs.upsert(ids=[r[0] for r in part], embeddings=[[1.0]] * len(part),
-                             documents=[r[1] for r in part], metadatas=[r[2] for r in part])
-        for doc, _ in items:
-            if replaced is None or doc.source in replaced:
-                self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
+        try:
+            for i in range(0, len(chunks), self.batch):
+                part = chunks[i:i + self.batch]
+                self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
+                                   documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
+                reached("store.put.chunks")
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            records = [(doc.source, doc.text, {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(cs),
+                                               "indexed_at": now,
+                                               "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])})
+                       for doc, cs in items]
+            for part in _by_size(records, self.batch, _MAX_WRITE_CHARS):
+                self.docs.upsert(ids=[r[0] for r in part], embeddings=[[1.0]] * len(part),
+                                 documents=[r[1] for r in part], metadatas=[r[2] for r in part])
+                reached("store.put.record")
+            for doc, _ in items:
+                if replaced is None or doc.source in replaced:
+                    self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
+                    reached("store.put.cleanup")
+        except _index_errors() as e:  # disk full, read-only folder, server gone: the index, not the file
+            raise StoreError(f"cannot write to the index at {self.where}: {e.__class__.__name__}: {e}. Check that "
+                             "the disk is not full and the folder is writable, then run the ingest again "
+                             "(what was half-written is cleaned up).") from e
 
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks. Returns False when it was not indexed."""
+        self._wrote = True
         known = bool(self.docs.get(ids=[source], include=[])["ids"])
         self.docs.delete(ids=[source])
+        reached("store.remove")
         self.chunks.delete(where={"source": source})
         return known
 
     def repair(self) -> int:
         """Delete chunks left by an interrupted write (no document record, or another hash).
         Returns how many were deleted."""
+        self._wrote = True
         expected = self.hashes()
         orphans: list[str] = []
         for ids, metas, _ in self._iter_chunks(include=["metadatas"]):
@@ -248,11 +335,7 @@ class Store:
     def lexical(self, force_check: bool = False) -> LexicalIndex:
         """The BM25 index, rebuilt when another process (or we) changed the documents."""
         with self._lock:
-            now = time.monotonic()
-            if self._lexical is not None and not force_check and now - self._lexical_checked < _STAMP_CHECK_S:
-                return self._lexical
-            stamp = self.fingerprint()
-            self._lexical_checked = now
+            stamp = self._current_stamp(force_check)
             if self._lexical is not None and self._lexical.stamp == stamp:
                 return self._lexical
             cached = LexicalIndex.load(self.lexical_dir)
@@ -274,17 +357,22 @@ class Store:
         return LexicalIndex([r[0] for r in rows], [r[1] for r in rows], [tokenize(r[2]) for r in rows], stamp)
 
     # ---- reads ----------------------------------------------------------------------------
+    @_reads_index
     def dense_search(self, vector, n: int, source: str | None = None) -> list[Passage]:
+        self._current_stamp()
         count = self.chunks.count()
         if count == 0:
             return []
         got = self.chunks.query(query_embeddings=[vector], n_results=min(n, count),
                                 where={"source": source} if source else None,
                                 include=["documents", "metadatas", "distances"])
+        # A chunk deleted by another process since our last reconnect comes back without its
+        # metadata: skip it.
         return [_passage(i, d, m, score=1.0 - dist, dense=1.0 - dist)
                 for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
-                                         got["distances"][0])]
+                                         got["distances"][0]) if m is not None and d is not None]
 
+    @_reads_index
     def get_chunks(self, ids: list[str]) -> dict[str, Passage]:
         if not ids:
             return {}
@@ -292,6 +380,7 @@ class Store:
         return {i: _passage(i, d, m, score=0.0, dense=0.0)
                 for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
+    @_reads_index
     def counts(self) -> tuple[int, int]:
         """(documents, chunks)"""
         return self.docs.count(), self.chunks.count()

@@ -18,6 +18,7 @@ for _name in [n for n in os.environ if n.startswith("RAG_")]:
 
 from rag import Assistant  # noqa: E402
 
+from reliability_support import RagCli  # noqa: E402
 from support import SEED_FILE, SEEDS  # noqa: E402
 
 
@@ -42,3 +43,11 @@ def docs_dir(tmp_path) -> Path:
     folder = tmp_path / "docs"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(scope="session")
+def rag_cli():
+    """Run `rag` commands in forked processes of one warmed-up interpreter (see reliability_support)."""
+    cli = RagCli()
+    yield cli
+    cli.close()

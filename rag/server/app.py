@@ -39,7 +39,9 @@ _bearer = HTTPBearer(auto_error=False, description="The server's RAG_API_KEY, wh
 class ServerState:
     """One Assistant for all requests. Its calls run in worker threads so the event loop keeps
     serving, one at a time under `lock`: the lazily built models and the local index are not
-    made for concurrent use, and the machine's cores are better spent on one question at a time."""
+    made for concurrent use, and the machine's cores are better spent on one question at a time.
+    A bounded queue: at most `max_queue` calls wait for the lock, each at most `queue_timeout_s`;
+    beyond that a request gets 503 with Retry-After instead of hanging."""
 
     def __init__(self, assistant: Assistant):
         self.assistant = assistant
@@ -49,13 +51,31 @@ class ServerState:
         self.uploads_dir = index_dir / "uploads"
         self.conversations = Conversations(index_dir / "conversations.sqlite")
         self.ready = threading.Event()
+        self.waiting = 0  # calls admitted and not finished; changed only on the event loop
+
+    def admit(self) -> None:
+        """Refuse with 503 + Retry-After when the queue is full."""
+        if self.waiting >= self.settings.max_queue:
+            raise _busy(f"the server is busy ({self.waiting} requests queued)")
+
+    def _acquire(self) -> None:
+        if not self.lock.acquire(timeout=self.settings.queue_timeout_s):
+            raise _busy(f"the server is busy (waited {self.settings.queue_timeout_s:g} s for a turn)")
 
     async def call(self, fn, *args, **kwargs):
         def locked():
-            with self.lock:
+            self._acquire()
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                self.lock.release()
 
-        return await run_in_threadpool(locked)
+        self.admit()
+        self.waiting += 1
+        try:
+            return await run_in_threadpool(locked)
+        finally:
+            self.waiting -= 1
 
     def warm_up(self) -> None:
         """Index the seeds on first use and load the models, so the first question is quick."""
@@ -85,7 +105,8 @@ class ServerState:
 
         def work() -> None:
             try:
-                with self.lock:
+                self._acquire()
+                try:
                     pieces = self.assistant.stream(question, history)
                     try:
                         for item in pieces:
@@ -94,10 +115,14 @@ class ServerState:
                                 break
                     finally:
                         pieces.close()
+                finally:
+                    self.lock.release()
             except Exception as e:  # handed to the request, which reports it
                 hand(e)
             hand(done)
 
+        self.admit()
+        self.waiting += 1
         worker = loop.run_in_executor(None, work)
         try:
             while True:
@@ -108,9 +133,14 @@ class ServerState:
                     raise item
                 yield item
         finally:
+            self.waiting -= 1
             cancelled.set()
             if worker.done():
                 worker.result()
+
+
+def _busy(detail: str) -> HTTPException:
+    return HTTPException(503, f"{detail}: try again shortly", headers={"Retry-After": "2"})
 
 
 def _state(request: Request) -> ServerState:
@@ -343,6 +373,7 @@ def _api_router() -> APIRouter:
                        "citations (its text may differ from the streamed tokens); `error` {detail}."}})
     async def chat(body: ChatRequest, state: State):
         """Ask within a conversation (follow-ups use its earlier turns) and stream the answer."""
+        state.admit()
         conversations = state.conversations
         if body.conversation_id:
             if not await run_in_threadpool(conversations.exists, body.conversation_id):

@@ -50,7 +50,9 @@ def question_and_history(messages: list[Message]) -> tuple[str, list[tuple[str, 
     turns = [m for m in messages if m.role in ("user", "assistant")]
     last_user = max((i for i, m in enumerate(turns) if m.role == "user"), default=None)
     if last_user is None or not turns[last_user].text().strip():
-        raise HTTPException(422, "messages must contain a non-empty user message (the question)")
+        # shaped like FastAPI's own 422s, as the OpenAPI schema documents them
+        raise HTTPException(422, [{"loc": ["body", "messages"], "type": "value_error",
+                                   "msg": "messages must contain a non-empty user message (the question)"}])
     history: list[tuple[str, str]] = []
     pending: str | None = None
     for m in turns[:last_user]:
@@ -105,6 +107,8 @@ async def chat_completions(body: ChatCompletionRequest, state: State):
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                              "finish_reason": "stop"}],
                 "usage": _usage(question, content), **_extras(answer)}
+
+    state.admit()  # a full queue is a 503 before the stream starts, not an error inside it
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,

@@ -1,0 +1,206 @@
+"""Hostile input: a folder of bad files is ingested in one run. Each bad file is reported in
+`IngestReport.failed` with a reason (good files with odd names are indexed), nothing stops the
+run, and peak memory stays bounded. The ingest runs in a subprocess so its peak RSS is its own."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_FILE_MB = 5  # small, so the 50 MB single line is refused by size
+GOOD = "The lighthouse keeper of Skerryvore wrote letters every winter. He kept them in a tin box."
+
+
+def _env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["HF_HUB_OFFLINE"] = "1"
+    env.update(extra)
+    return env
+
+
+def _encrypted_pdf(path: Path) -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt(user_password="secret", owner_password="owner")
+    with open(path, "wb") as fh:
+        writer.write(fh)
+
+
+def _zip_bomb_docx(path: Path, expanded_mb: int = 400) -> None:
+    """A .docx whose word/document.xml expands to `expanded_mb` MB of zeros (~400 KB on disk)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        with zf.open("word/document.xml", "w", force_zip64=True) as member:
+            block = b"0" * (1 << 20)
+            for _ in range(expanded_mb):
+                member.write(block)
+
+
+def make_hostile_folder(root: Path) -> dict[str, str]:
+    """Write the bad files; returns {file name: what is expected ("failed" or "added")}."""
+    root.mkdir(parents=True)
+    expect: dict[str, str] = {}
+
+    def put(name: str, data: bytes, outcome: str = "failed") -> None:
+        (root / name).write_bytes(data)
+        expect[name] = outcome
+
+    put("empty.txt", b"")
+    put("blank.md", b"  \n\t\n   ")
+    put("nul-bytes.txt", b"hello\x00world\x00" * 100)
+    put("nul-bytes.html", b"<p>hi</p>\x00\x00\x00")
+    with open(root / "single-line-50mb.txt", "wb") as fh:  # one line, no newline, over the size limit
+        block = b"word " * 200_000
+        for _ in range(50):
+            fh.write(block)
+    expect["single-line-50mb.txt"] = "failed"
+    put("latin1.txt", "Café crème brûlée à la façon de grand-mère.".encode("latin-1"))
+    put("mixed-encodings.md", "Naïve UTF-8 here. ".encode() + "et là du Latin-1 ".encode("latin-1") + b"\x93quoted\x94")
+    put("utf16-with-bom.txt", ("\ufeff" + GOOD).encode("utf-16-le"), outcome="added")
+    put("deeply-nested.html",
+        b"<html><body>" + b"<div>" * 100_000 + b"Buried under divs." + b"</div>" * 100_000 + b"</body></html>",
+        outcome="added")
+    put("unclosed-nested.html", b"<html><body>" + b"<b><i><span>" * 30_000 + b"Never closed.", outcome="added")
+    _encrypted_pdf(root / "encrypted.pdf")
+    expect["encrypted.pdf"] = "failed"
+    put("not-a-pdf.pdf", b"This is plain text pretending to be a PDF.\n")
+    put("truncated.pdf", b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n%%EO")
+    _zip_bomb_docx(root / "zip-bomb.docx")
+    expect["zip-bomb.docx"] = "failed"
+    put("not-a-zip.docx", b"PK\x03\x04 but nothing else")
+    put("new\nline.txt", GOOD.encode(), outcome="added")
+    put("Ελληνικά 日本語 عربي.md", "Οι φάροι της Σκωτίας. 灯台の記録。منارة على الساحل.".encode(), outcome="added")
+    put("control\x1b[31m-chars.md", GOOD.encode(), outcome="added")
+    with open(os.fsencode(root) + b"/latin1-name-\xe9t\xe9.txt", "wb") as fh:  # a name that is not UTF-8
+        fh.write(GOOD.encode())
+    expect[os.fsdecode(b"latin1-name-\xe9t\xe9.txt")] = "failed"
+    os.symlink(".", root / "loop")  # a folder that contains itself
+    os.symlink("self-link.txt", root / "self-link.txt")  # ELOOP
+    os.symlink("/dev/zero", root / "dev-zero.txt")  # endless
+    os.mkfifo(root / "fifo.md")  # blocks forever if opened
+    expect.update({"self-link.txt": "failed", "dev-zero.txt": "failed", "fifo.md": "failed"})
+    put("vanishing.txt", GOOD.encode())  # deleted by the progress callback just before it is read
+    put("good.md", f"# Good\n\n{GOOD}\n".encode(), outcome="added")
+    return expect
+
+
+# The ingest, run in its own process: warm up (models loaded), then ingest the folder and report
+# the growth of peak RSS over the warmed-up process.
+_RUNNER = textwrap.dedent("""
+    import json, os, resource, sys
+    from pathlib import Path
+    from rag import Assistant
+
+    folder, index = Path(sys.argv[1]), sys.argv[2]
+    a = Assistant(index_dir=index)
+    warm = folder.parent / "warm.txt"
+    warm.write_text("Warm up the models before measuring memory.")
+    a.ingest([warm])
+    a.ask("warm up?")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def progress(path, done, total):
+        if path.endswith("vanishing.txt"):
+            os.unlink(path)  # the file disappears between discovery and loading
+
+    report = a.ingest([folder], progress=progress)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"report": report.to_dict(), "rss_growth_mb": (after - before) / 1024,
+                      "sources": [s.source for s in a.sources()]}))
+""")
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("hostile")
+    expect = make_hostile_folder(work / "bad")
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, str(work / "bad"), str(work / "index")],
+                          env=_env(RAG_MAX_FILE_MB=str(MAX_FILE_MB)), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return work / "bad", expect, out
+
+
+def _by_name(folder: Path, paths) -> dict[str, str]:
+    return {Path(p).name: p for p in paths}
+
+
+def test_every_bad_file_is_reported_with_a_reason(hostile_run):
+    folder, expect, out = hostile_run
+    failed = {Path(f["path"]).name: f["reason"] for f in out["report"]["failed"]}
+    wanted = {name for name, outcome in expect.items() if outcome == "failed"} | {"vanishing.txt"}
+    assert wanted <= set(failed), f"not reported: {wanted - set(failed)}; report: {failed}"
+    assert all(len(reason) > 10 for reason in failed.values()), failed
+
+
+def test_reasons_say_what_is_wrong(hostile_run):
+    _, _, out = hostile_run
+    failed = {Path(f["path"]).name: f["reason"] for f in out["report"]["failed"]}
+    assert "empty" in failed["empty.txt"]
+    assert "NUL" in failed["nul-bytes.txt"]
+    assert "limit" in failed["single-line-50mb.txt"]
+    assert "UTF-8" in failed["latin1.txt"] and "UTF-8" in failed["mixed-encodings.md"]
+    assert "encrypted" in failed["encrypted.pdf"]
+    assert "not a PDF" in failed["not-a-pdf.pdf"]
+    assert "zip bomb" in failed["zip-bomb.docx"]
+    assert "not a regular file" in failed["fifo.md"] and "not a regular file" in failed["dev-zero.txt"]
+    assert "no such file" in failed["vanishing.txt"].lower()
+    assert "file name is not valid UTF-8" in failed[os.fsdecode(b"latin1-name-\xe9t\xe9.txt")]
+    assert "loop" in failed["loop"] or "loop" in failed.get("self-link.txt", "")
+
+
+def test_good_files_with_odd_names_are_indexed(hostile_run):
+    _, expect, out = hostile_run
+    indexed = {Path(s).name for s in out["sources"]}
+    wanted = {name for name, outcome in expect.items() if outcome == "added"}
+    assert wanted <= indexed, f"missing: {wanted - indexed}; failed: {out['report']['failed']}"
+
+
+def test_nothing_is_both_indexed_and_failed(hostile_run):
+    _, _, out = hostile_run
+    assert not set(out["report"]["added"]) & {f["path"] for f in out["report"]["failed"]}
+
+
+def test_peak_memory_stays_bounded(hostile_run):
+    _, _, out = hostile_run
+    # The folder holds 50 MB of text and a 400 MB zip bomb; none of it may be read whole.
+    assert out["rss_growth_mb"] < 250, out["rss_growth_mb"]
+
+
+_NEAR_LIMIT = textwrap.dedent("""
+    import json, resource, sys
+    from pathlib import Path
+    from rag.chunking import chunk_document
+    from rag.loaders import load
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    doc = load(Path(sys.argv[1]), int(float(sys.argv[2]) * 1_000_000))
+    chunks = chunk_document(doc, 800, 150)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    covered = chunks[0].start == 0 and chunks[-1].end == len(doc.text)
+    print(json.dumps({"chunks": len(chunks), "covered": covered, "rss_growth_mb": (after - before) / 1024}))
+""")
+
+
+def test_single_line_just_under_the_limit_parses_in_bounded_memory(tmp_path):
+    path = tmp_path / "one-line.txt"
+    limit_mb, size = 20, 19_900_000  # one line, words but no sentence end, just under 20 MB
+    path.write_bytes((b"lorem ipsum dolor " * (size // 18 + 1))[:size])
+    proc = subprocess.run([sys.executable, "-c", _NEAR_LIMIT, str(path), str(limit_mb)], env=_env(),
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["covered"] and out["chunks"] > 20_000
+    assert out["rss_growth_mb"] < 12 * size / 1e6, out  # a few copies of the text, not a blow-up
