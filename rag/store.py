@@ -20,6 +20,7 @@ import re
 import shutil
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -180,6 +181,7 @@ class Store:
         self._lexical: LexicalIndex | None = None
         self._stamp: str | None = None  # the manifest fingerprint when last checked
         self._stamp_checked = 0.0
+        self._generation_seen: str | None = None
         self._wrote = False  # this process changed the index since the last check
         self._lock = threading.RLock()
 
@@ -225,11 +227,24 @@ class Store:
             now = time.monotonic()
             if self._stamp is not None and not force and now - self._stamp_checked < _STAMP_CHECK_S:
                 return self._stamp
+            generation = self._generation()
+            if self._stamp is not None and not force and generation == self._generation_seen:
+                self._stamp_checked = now  # nobody wrote: skip reading the whole manifest
+                return self._stamp
             stamp = self.fingerprint()
+            self._generation_seen = generation
             if self._stamp is not None and stamp != self._stamp and not self._wrote and not self.settings.chroma_url:
                 self._connect()
             self._stamp, self._stamp_checked, self._wrote = stamp, now, False
             return stamp
+
+    def _generation(self) -> str | None:
+        """A token every writer changes before and after it writes (in the docs collection's
+        metadata): one small read tells whether the manifest may have changed."""
+        return (self.client.get_collection(self.docs.name).metadata or {}).get("generation")
+
+    def _bump_generation(self) -> None:
+        self.docs.modify(metadata={"generation": uuid.uuid4().hex})
 
     # ---- manifest -------------------------------------------------------------------------
     @_reads_index
@@ -278,6 +293,7 @@ class Store:
         self._wrote = True
         chunks = [c for _, cs in items for c in cs]
         try:
+            self._bump_generation()
             for i in range(0, len(chunks), self.batch):
                 part = chunks[i:i + self.batch]
                 self.chunks.upsert(ids=[c.id for c in part], embeddings=vectors[i:i + self.batch],
@@ -296,6 +312,7 @@ class Store:
                 if replaced is None or doc.source in replaced:
                     self.chunks.delete(where={"$and": [{"source": doc.source}, {"hash": {"$ne": doc.content_hash}}]})
                     reached("store.put.cleanup")
+            self._bump_generation()
         except _index_errors() as e:  # disk full, read-only folder, server gone: the index, not the file
             raise StoreError(f"cannot write to the index at {self.where}: {e.__class__.__name__}: {e}. Check that "
                              "the disk is not full and the folder is writable, then run the ingest again "
@@ -304,10 +321,12 @@ class Store:
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks. Returns False when it was not indexed."""
         self._wrote = True
+        self._bump_generation()
         known = bool(self.docs.get(ids=[source], include=[])["ids"])
         self.docs.delete(ids=[source])
         reached("store.remove")
         self.chunks.delete(where={"source": source})
+        self._bump_generation()
         return known
 
     def repair(self) -> int:

@@ -1,0 +1,15 @@
+"""Warm retrieval latency on an existing index: 100 HotpotQA questions, after two warm-up queries.
+
+    python bench/retrieve_latency.py INDEX_DIR
+"""
+import sys, time, statistics, json
+from rag import Assistant
+idx = sys.argv[1]
+a = Assistant(index_dir=idx)
+qs = [json.loads(l)["question"] for l in open("/work/shared/eval/hotpotqa/qa_one-turn_data.json")][:100]
+a.retrieve("warm up"); a.retrieve("warm up again")
+lat = []
+for q in qs:
+    t = time.perf_counter(); a.retrieve(q); lat.append((time.perf_counter() - t) * 1000)
+lat.sort()
+print(f"retrieve p50 {statistics.median(lat):.1f} ms  p95 {lat[94]:.1f} ms  max {lat[-1]:.1f} ms")
