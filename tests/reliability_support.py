@@ -37,8 +37,8 @@ _ZYGOTE = textwrap.dedent("""
     import json, os, sys
     import chromadb  # imported, not opened
     import rag.cli
-    from rag.embeddings import _load
-    _load("bundled")
+    from rag.embeddings import SentenceEmbeddings
+    SentenceEmbeddings().encode(["warm up"])  # the model is loaded once, before the fork
     print("ready", flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)

@@ -83,7 +83,8 @@ def test_sigkill_leaves_a_whole_index_and_rerun_completes(rag_cli, base, tmp_pat
     write_corpus(corpus, 2)
 
     args = ["ingest", "--prune", "--index", str(index), str(corpus)]
-    fault = {"RAG_FAULT_POINT": point, "RAG_SEED_DIR": str(no_seeds)}
+    # One file per embed-and-write batch, so that ":N" counts files as the FAULTS table says.
+    fault = {"RAG_FAULT_POINT": point, "RAG_SEED_DIR": str(no_seeds), "RAG_INGEST_BATCH_CHUNKS": "1"}
     if point == REAL_PROCESS_POINT:
         proc = subprocess.run([sys.executable, "-m", "rag.cli", *args], env=_env(**fault), capture_output=True,
                               text=True, timeout=300)

@@ -11,14 +11,24 @@ import pytest
 from server_support import API_KEY, MAX_UPLOAD_MB, REPO, start_server, stop_server
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """An open server (no API key) over an index seeded from seeds/."""
-    workdir = tmp_path_factory.mktemp("server")
+def _seeded_server(tmp_path_factory, name: str):
+    workdir = tmp_path_factory.mktemp(name)
     shutil.copytree(REPO / "seeds", workdir / "seeds")
     s = start_server(workdir, RAG_SEED_DIR=str(workdir / "seeds"), RAG_MAX_UPLOAD_MB=str(MAX_UPLOAD_MB))
     yield s
     stop_server(s)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """An open server (no API key) over an index seeded from seeds/."""
+    yield from _seeded_server(tmp_path_factory, "server")
+
+
+@pytest.fixture(scope="module")
+def scratch_server(tmp_path_factory):
+    """Like `server`, but its own: for tests (fuzzing) that upload and delete at random."""
+    yield from _seeded_server(tmp_path_factory, "scratch-server")
 
 
 @pytest.fixture(scope="session")
