@@ -12,6 +12,8 @@ raised as `BackendUnavailable`, with a message naming the setting to change.
 
 from __future__ import annotations
 
+import atexit
+
 import threading
 import time
 from collections.abc import Iterator
@@ -67,6 +69,9 @@ def load_llama(path: Path, threads: int, context: int):
             try:
                 _LOADED[key] = Llama(model_path=str(path), n_ctx=context, n_threads=threads,
                                      n_threads_batch=threads, verbose=False)
+                # Free it before interpreter shutdown: llama.cpp's own finaliser runs too late
+                # and prints a TypeError as the process exits.
+                atexit.register(_LOADED[key].close)
             except Exception as e:  # llama.cpp reports a bad file as a bare ValueError
                 raise BackendUnavailable(f"cannot load the local model {path}: {e}. Set RAG_LOCAL_MODEL_PATH "
                                          "to a valid GGUF file, or set RAG_LLM=none") from e
