@@ -15,17 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import Assistant
+from support import clean_env as cli_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli_env(**extra: str) -> dict:
-    """os.environ without RAG_* settings, with this worktree first on the path, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["HF_HUB_OFFLINE"] = "1"
-    env.update(extra)
-    return env
 
 
 # A "zygote": a python process that has imported rag.cli and loaded the embedding model once, then

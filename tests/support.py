@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -10,6 +11,17 @@ from rag import Assistant
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED_FILE = next(SEEDS.glob("*.txt"))
+REPO = ROOT
+
+
+def clean_env(**extra: str) -> dict:
+    """os.environ for a `rag` subprocess: no developer RAG_* settings, this checkout first on the
+    path, offline, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["HF_HUB_OFFLINE"] = "1"
+    env.update(extra)
+    return env
 
 
 def chunk_records(assistant: Assistant, source: str | None = None) -> dict[str, dict]:

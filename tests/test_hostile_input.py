@@ -14,18 +14,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support import clean_env as _env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_FILE_MB = 5  # small, so the 50 MB single line is refused by size
 GOOD = "The lighthouse keeper of Skerryvore wrote letters every winter. He kept them in a tin box."
 
 
-def _env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["HF_HUB_OFFLINE"] = "1"
-    env.update(extra)
-    return env
 
 
 def _encrypted_pdf(path: Path) -> None:

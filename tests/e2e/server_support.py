@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import clean_env as server_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "test-key-5f2c"
@@ -38,12 +39,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["HF_HUB_OFFLINE"] = "1"
-    env.update(extra)
-    return env
 
 
 def start_server(workdir: Path, **env: str) -> Server:
