@@ -275,12 +275,12 @@ def condense_question(question: str, history: list[tuple[str, str]], settings) -
     """(standalone question, notice). The LLM rewrites a follow-up where one is configured; its
     rewrite is kept only if it brings in words from the conversation, otherwise (or when the
     backend is down) `standalone_question` does it without a model."""
+    fallback = standalone_question(question, history)
+    if not history or not settings.uses_llm:
+        return fallback, ""
     from . import llm, prompts
     from .errors import BackendUnavailable
 
-    fallback = standalone_question(question, history)
-    if not history or not llm.uses_llm(settings):
-        return fallback, ""
     turns = history[-2:]
     convo = "\n".join(f"Q: {q}\nA: {' '.join(a.split())[:300]}" for q, a in turns)
     system, user = prompts.load("condense").render(history=convo, question=question)

