@@ -6,7 +6,10 @@ import sys, time, statistics, json
 from rag import Assistant
 idx = sys.argv[1]
 a = Assistant(index_dir=idx)
-qs = [json.loads(l)["question"] for l in open("/work/shared/eval/hotpotqa/qa_one-turn_data.json")][:100]
+from pathlib import Path
+
+HOTPOT = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "hotpotqa" / "qa_one-turn_data.json"
+qs = [json.loads(line)["question"] for line in HOTPOT.open()][:100]
 a.retrieve("warm up"); a.retrieve("warm up again")
 lat = []
 for q in qs:

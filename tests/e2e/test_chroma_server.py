@@ -19,7 +19,7 @@ from rag import Assistant
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "seeds"
-SQUAD = ROOT.parent / "shared" / "eval" / "squad2" / "queries.json"
+SQUAD = ROOT / "tests" / "data" / "squad_paragraphs.json"  # a copy kept in the repo: CI has no ../shared
 SEED_QUESTION = "who is Ismail Shukri?"
 
 
@@ -66,8 +66,7 @@ def chroma_url(tmp_path_factory):
 
 
 def _squad_paragraphs(n: int) -> list[str]:
-    queries = json.loads(SQUAD.read_text(encoding="utf-8"))["queries"]
-    return list(dict.fromkeys(q["context"] for q in queries))[:n]
+    return json.loads(SQUAD.read_text(encoding="utf-8"))["paragraphs"][:n]
 
 
 def _write(folder: Path, texts: list[str], prefix: str) -> Path:
