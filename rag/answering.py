@@ -229,10 +229,14 @@ class LLMAnswerer:
             kept = sum(c.supported for c in checks)
             results.append(((kept, -len(checks) + kept, sum(c.similarity for c in checks if c.supported)), checks))
         _, checks = max(results, key=lambda r: r[0])
-        answer = self.from_checks(checks, ranked, numbered)
+        # Supported is not enough: an answer built only on weaker passages is true but often beside
+        # the point (asked which city's chief spoke, it describes another city), so the model's
+        # answer must draw on the best evidence, passage 1.
+        on_point = any(c.supported and 1 in c.cited for c in checks)
+        answer = self.from_checks(checks, ranked, numbered) if on_point else None
         if answer is None:
             fallback = self.extractive.select(ranked, passages)
-            return replace(fallback, notice="The model's answer was not supported by the passages it cited; "
+            return replace(fallback, notice="The model's answer was not supported by the best passage; "
                                             "showing the extractive answer instead.")
         return answer
 
