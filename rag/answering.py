@@ -18,13 +18,9 @@ from .types import Answer, AnswerSentence, Citation, Passage
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
 _PRONOUNS = re.compile(r"\b(he|him|his|she|her|hers|it|its|they|them|their|this|that|these|those|there|one)\b",
                        re.IGNORECASE)
-
-
 # Words a question uses to ask for a statement ("what did X say?"); the answer seldom repeats them,
 # so they count for nothing in coverage.
 _REPORTING_WORDS = frozenset("say said says tell told according mention mentioned describe described".split())
-
-
 _SECOND_SENTENCE_MARGIN = 0.15  # how far below the best a complementary second sentence may score
 
 
@@ -77,10 +73,10 @@ class ExtractiveAnswerer:
         """Every sentence of the passages, best evidence first."""
         import numpy as np
 
-        cands: list[tuple[Passage, int, int, int]] = []  # passage, start, end, index of sentence in passage
+        cands: list[tuple[int, int, int, int]] = []  # passage index, start, end, index of sentence in passage
         spans_by_passage: list[list[tuple[int, int]]] = []
         seen: set[tuple[str, int]] = set()
-        for p in passages:
+        for pi, p in enumerate(passages):
             spans = [(s.start, s.end) for s in split_sentences(p.text)]
             spans_by_passage.append(spans)
             for idx, (a, b) in enumerate(spans):
@@ -88,18 +84,17 @@ class ExtractiveAnswerer:
                 if key in seen:  # overlapping chunks repeat sentences
                     continue
                 seen.add(key)
-                cands.append((p, a, b, idx))
+                cands.append((pi, a, b, idx))
         if not cands:
             return []
-        vectors = self.embedder.encode([question] + [p.text[a:b] for p, a, b, _ in cands])
+        vectors = self.embedder.encode([question] + [passages[pi].text[a:b] for pi, a, b, _ in cands])
         sims = vectors[1:] @ vectors[0]
         terms = {stem(t) for t in tokenize(question) if t not in _REPORTING_WORDS}
         weights = {t: self.idf(t) for t in terms}
         total = sum(weights.values()) or 1.0
         out: list[Evidence] = []
-        for (p, a, b, idx), sim in zip(cands, sims):
-            pi = passages.index(p)
-            spans = spans_by_passage[pi]
+        for (pi, a, b, idx), sim in zip(cands, sims):
+            p, spans = passages[pi], spans_by_passage[pi]
             # Neighbouring sentences count half: "He said ..." after the sentence naming him.
             own = {stem(t) for t in tokenize(p.text[a:b])}
             lo, hi = spans[max(idx - 1, 0)][0], spans[min(idx + 1, len(spans) - 1)][1]
