@@ -228,24 +228,28 @@ def _read_pdf(path: Path, data: bytes, max_bytes):
             ok = 0
         if not ok:
             raise IngestError("encrypted PDF: remove the password and ingest it again")
+    text, pages = join_pages([(page.extract_text() or "").strip() for page in reader.pages])
+    meta_title = ""
+    try:
+        meta_title = (reader.metadata.title or "") if reader.metadata else ""
+    except Exception:
+        pass
+    return text, meta_title or _first_line_title(text), pages
+
+
+def join_pages(page_texts: list[str]) -> tuple[str, list[Page]]:
+    """The pages' texts joined by blank lines, and where each page lies in the result."""
     parts: list[str] = []
     pages: list[Page] = []
     offset = 0
-    for number, page in enumerate(reader.pages, start=1):
-        page_text = (page.extract_text() or "").strip()
+    for number, page_text in enumerate(page_texts, start=1):
         if parts:
             parts.append("\n\n")
             offset += 2
         parts.append(page_text)
         pages.append(Page(number, offset, offset + len(page_text)))
         offset += len(page_text)
-    meta_title = ""
-    try:
-        meta_title = (reader.metadata.title or "") if reader.metadata else ""
-    except Exception:
-        pass
-    text = "".join(parts)
-    return text, meta_title or _first_line_title(text), pages
+    return "".join(parts), pages
 
 
 def _read_docx(path: Path, data: bytes, max_bytes):

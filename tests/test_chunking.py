@@ -97,17 +97,10 @@ def test_overlap_repeats_trailing_sentences_of_the_previous_chunk():
 
 def paged_doc(page_texts: list[str]) -> Document:
     """Pages joined the way the PDF loader joins them."""
-    from rag.types import Page
+    from rag.loaders import join_pages
 
-    pages, offset, parts = [], 0, []
-    for number, page_text in enumerate(page_texts, start=1):
-        if parts:
-            parts.append("\n\n")
-            offset += 2
-        parts.append(page_text)
-        pages.append(Page(number, offset, offset + len(page_text)))
-        offset += len(page_text)
-    return Document(source="/tmp/doc.pdf", text="".join(parts), title="t", content_hash="h", pages=tuple(pages))
+    text, pages = join_pages(page_texts)
+    return Document(source="/tmp/doc.pdf", text=text, title="t", content_hash="h", pages=tuple(pages))
 
 
 page_texts = st.lists(texts.map(str.strip).filter(bool), min_size=1, max_size=5)
