@@ -71,8 +71,6 @@ class ExtractiveAnswerer:
 
     def rank(self, question: str, passages: list[Passage]) -> list[Evidence]:
         """Every sentence of the passages, best evidence first."""
-        import numpy as np
-
         cands: list[tuple[int, int, int, int]] = []  # passage index, start, end, index of sentence in passage
         spans_by_passage: list[list[tuple[int, int]]] = []
         seen: set[tuple[str, int]] = set()

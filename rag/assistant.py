@@ -164,7 +164,7 @@ class Assistant:
 
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""
-        source = str(Path(path).expanduser().absolute()) if not self._is_known(str(path)) else str(path)
+        source = str(path) if self.store.has(str(path)) else str(Path(path).expanduser().absolute())
         with self._ingest_lock(wait=True), self._dirty():  # a crash between record and chunks is repaired
             removed = self.store.remove(source)
             if removed:
@@ -249,9 +249,6 @@ class Assistant:
         return RagRetriever(assistant=self, k=k, source=source)
 
     # ---- helpers -----------------------------------------------------------------------------
-    def _is_known(self, source: str) -> bool:
-        return self.store.document(source) is not None
-
     def _dirty_marker(self) -> Path:
         return Path(self.settings.index_dir) / ".ingest-in-progress"
 

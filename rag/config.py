@@ -96,10 +96,6 @@ class Settings(BaseSettings):
     def uses_llm(self) -> bool:
         return self.llm.strip().lower() not in ("", "none")
 
-    @property
-    def is_remote_store(self) -> bool:
-        return bool(self.chroma_url)
-
 
 def load_settings(**overrides) -> Settings:
     """Settings from the environment, with explicit overrides (CLI flags, keyword arguments) on top."""

@@ -9,7 +9,6 @@ import hashlib
 import os
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import IngestError
@@ -284,11 +283,3 @@ _READERS = {
     ".pdf": _read_pdf,
     ".docx": _read_docx,
 }
-
-
-def iter_documents(files: list[Path], max_bytes: int | None) -> Iterator[tuple[Path, Document | FileError]]:
-    for path in files:
-        try:
-            yield path, load(path, max_bytes)
-        except IngestError as e:
-            yield path, FileError(str(path), str(e))

@@ -272,6 +272,11 @@ class Store:
         return StoredDocument(source=source, title=m.get("title", ""), text=text, content_hash=m.get("hash", ""),
                               chunks=int(m.get("chunks", 0)), indexed_at=m.get("indexed_at", ""), pages=pages)
 
+    @_reads_index
+    def has(self, source: str) -> bool:
+        """Whether a document is indexed (reads its id only, not its text)."""
+        return bool(self.docs.get(ids=[source], include=[])["ids"])
+
     def fingerprint(self) -> str:
         """Changes whenever any document is added, changed or removed."""
         items = sorted(self.hashes().items())
@@ -282,14 +287,10 @@ class Store:
         return self.docs.count() == 0
 
     # ---- writes ---------------------------------------------------------------------------
-    def put(self, doc: Document, chunks: list[Chunk], vectors) -> None:
-        """Add or replace one document: new chunks first, then its record, then the old chunks go."""
-        self.put_many([(doc, chunks)], vectors, replaced={doc.source})
-
     def put_many(self, items: list[tuple[Document, list[Chunk]]], vectors, replaced: set[str] | None = None) -> None:
-        """Add or replace several documents in few round trips, in the same safe order as `put`:
-        all new chunks, then the document records (the commit markers), then the old chunks of the
-        documents in `replaced` (default: all of them) are deleted."""
+        """Add or replace documents in few round trips, in a crash-safe order: all new chunks, then
+        the document records (the commit markers), then the old chunks of the documents in
+        `replaced` (default: all of them) are deleted."""
         self._wrote = True
         chunks = [c for _, cs in items for c in cs]
         try:
@@ -322,7 +323,7 @@ class Store:
         """Remove a document and its chunks. Returns False when it was not indexed."""
         self._wrote = True
         self._bump_generation()
-        known = bool(self.docs.get(ids=[source], include=[])["ids"])
+        known = self.has(source)
         self.docs.delete(ids=[source])
         reached("store.remove")
         self.chunks.delete(where={"source": source})
