@@ -119,18 +119,21 @@ class ExtractiveAnswerer:
         """The answer from already ranked evidence: the best sentences, or an abstention."""
         if self.should_abstain(ranked):
             return abstention(passages)
+        return cited_answer(self.choose(ranked))
+
+    def choose(self, ranked: list[Evidence]) -> list[Evidence]:
+        """The sentences that answer: the best, and a second one that is nearly as good or holds
+        question words the first lacks (a two-part, "multi-hop" question is often answered by two)."""
         best = ranked[0]
         chosen = [best]
         covered = set(best.matched)
         for e in ranked[1:]:
             if len(chosen) >= self.max_sentences or e.score < best.score - _SECOND_SENTENCE_MARGIN:
                 break
-            # A second sentence joins when it is nearly as good, or when it holds question words the
-            # first lacks: a two-part ("multi-hop") question is often answered by two sentences.
             if e.score >= best.score - 0.05 or e.matched - covered:
                 chosen.append(e)
                 covered |= e.matched
-        return cited_answer(chosen)
+        return chosen
 
 
 def abstention(passages: list[Passage]) -> Answer:
@@ -138,44 +141,72 @@ def abstention(passages: list[Passage]) -> Answer:
 
 
 def cited_answer(evidence: list[Evidence], backend: str = "none") -> Answer:
-    citations = [Citation(n=i, source=e.source, start=e.start, end=e.end, quote=e.text, score=e.score, page=e.page)
-                 for i, e in enumerate(evidence, start=1)]
-    sentences = [AnswerSentence(text=e.text, citations=(c.n,)) for e, c in zip(evidence, citations)]
-    text = " ".join(f"{s.text} [{s.citations[0]}]" for s in sentences)
-    return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=backend)
+    return compose([(e.text, (e,)) for e in evidence], backend)
+
+
+def compose(parts: list[tuple[str, tuple[Evidence, ...]]], backend: str, notice: str = "") -> Answer:
+    """An Answer from (sentence, the evidence it cites) pairs. Citations are numbered in order of
+    first use, one per source sentence, however many answer sentences cite it."""
+    numbers: dict[tuple[str, int, int], int] = {}
+    citations: list[Citation] = []
+    sentences: list[AnswerSentence] = []
+    for text, evidence in parts:
+        ns = []
+        for e in evidence:
+            key = (e.source, e.start, e.end)
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                citations.append(Citation(n=numbers[key], source=e.source, start=e.start, end=e.end, quote=e.text,
+                                          score=e.score, page=e.page))
+            ns.append(numbers[key])
+        sentences.append(AnswerSentence(text=text, citations=tuple(dict.fromkeys(ns))))
+    text = " ".join(f"{s.text} " + "".join(f"[{n}]" for n in s.citations) for s in sentences)
+    return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=backend,
+                  notice=notice)
 
 
 # ---- LLM answers ---------------------------------------------------------------------------------
 # The LLM writes; the evidence decides. The extractive ranking picks what the model sees and whether
 # to answer at all, and every sentence the model writes is verified against what it cites.
 
-# Small models like to announce their answer ("The answer is: ..."); the announcement carries nothing.
-_META = re.compile(r"^(?:(?:the )?(?:answer|passage|passages|text)\b[^:]{0,60}:\s*[\"“]?)", re.IGNORECASE)
+# Small models like to announce their answer ("The answer is: ...", "The passage mentions that ...");
+# the announcement carries nothing and the rest may be a good answer.
+_META = re.compile(r"^(?:(?:the )?(?:answer|passage|passages|text|question)\b[^:]{0,60}:\s*[\"“]?|"
+                   r"(?:the )?(?:passages?|text|context)(?: \[\d+\])? (?:mentions|says|states|notes|explains|"
+                   r"indicates|tells us|reports|describes how) (?:that )?|according to (?:the )?passages?(?: \[\d+\])?, )",
+                   re.IGNORECASE)
+_LIST_MARK = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+")  # "1. In 1939, ..."
 # Not an answer: "I don't know", or talk about the passages/question instead of the documents' content.
 _IDK = re.compile(r"\b(i don'?t know|(?:do|does|did)(?:n'?t| not) (?:contain|mention|say|provide|answer)|"
                   r"not (?:contain|mention|say)|none of (?:them|the)|no (?:information|answer)|"
                   r"the (?:passages?|question|text|context)\b|\bthe answer is\b)", re.IGNORECASE)
 
 
-def numbered_passages(ranked: list[Evidence], limit: int):
+def numbered_passages(ranked: list[Evidence], limit: int) -> dict[int, Evidence]:
     """The best evidence sentences, numbered from 1 in rank order, as the model will see them."""
-    from .verification import NumberedPassage, SourceSentence
-
     # Headings and captions ("Sirte Libya") rank well on shared words but answer nothing; a small
     # model given one simply repeats it.
     useful = [e for e in ranked if len(e.text.split()) >= 4][:limit]
+    return dict(enumerate(useful, start=1))
+
+
+def _as_checkable(numbered: dict[int, Evidence]):
+    from .verification import NumberedPassage, SourceSentence
+
     return [NumberedPassage(n, (SourceSentence(e.text, e.source, e.start, e.end, e.page),))
-            for n, e in enumerate(useful, start=1)]
+            for n, e in numbered.items()]
 
 
-def render_passages(passages) -> str:
-    return "\n".join(f"[{p.n}] {' '.join(p.text.split())}" for p in passages)
+def render_passages(numbered: dict[int, Evidence]) -> str:
+    return "\n".join(f"[{n}] {' '.join(e.text.split())}" for n, e in numbered.items())
 
 
 class LLMAnswerer:
     """Asks a chat model for a short cited answer over numbered evidence, then keeps only what the
     cited passages support. Unsupported sentences are dropped; when nothing survives, the extractive
-    answer (the best-ranked source sentences, quoted) stands instead, with a notice."""
+    answer (the best-ranked source sentences, quoted) stands instead, with a notice. What survives
+    leads the answer, and the extractive sentences follow it, quoted, unless it already says them
+    (`llm_keep_evidence`)."""
 
     def __init__(self, settings, extractive: ExtractiveAnswerer, verifier, backend: str):
         self.settings = settings
@@ -207,18 +238,18 @@ class LLMAnswerer:
                 drafts.append(llm.complete(model, system, user, self.settings))
         except BackendUnavailable as e:
             if not drafts:
-                answer = self.extractive.select(ranked, passages)
+                answer = cited_answer(self.extractive.choose(ranked))
                 yield replace(answer, notice=f"LLM unavailable, showing the extractive answer instead. {e}")
                 return
-        yield self.best(drafts, ranked, numbered, passages)
+        yield self.best(question, drafts, ranked, numbered)
 
-    def best(self, drafts: list[str], ranked: list[Evidence], numbered, passages: list[Passage]) -> Answer:
+    def best(self, question: str, drafts: list[str], ranked: list[Evidence], numbered: dict[int, Evidence]) -> Answer:
         """The verified answer from the best supported draft, or the extractive answer."""
         from .verification import split_draft
 
         results = []
         for draft in drafts:
-            checks = self.verifier.check(split_draft(draft), numbered)
+            checks = self.verifier.check(split_draft(draft), _as_checkable(numbered))
             kept = sum(c.supported for c in checks)
             results.append(((kept, -len(checks) + kept, sum(c.similarity for c in checks if c.supported)), checks))
         _, checks = max(results, key=lambda r: r[0])
@@ -226,42 +257,44 @@ class LLMAnswerer:
         # the point (asked which city's chief spoke, it describes another city), so the model's
         # answer must draw on the best evidence, passage 1.
         on_point = any(c.supported and 1 in c.cited for c in checks)
-        answer = self.from_checks(checks, ranked, numbered) if on_point else None
-        if answer is None:
-            fallback = self.extractive.select(ranked, passages)
-            return replace(fallback, notice="The model's answer was not supported by the best passage; "
-                                            "showing the extractive answer instead.")
-        return answer
-
-    def from_checks(self, checks, ranked: list[Evidence], numbered) -> Answer | None:
-        scores = {n: e.score for n, e in enumerate(ranked, start=1)}
-        shown: list[tuple[str, tuple[int, ...]]] = []  # (sentence, passage numbers)
-        dropped = 0
-        for c in checks:
-            text = _META.sub("", c.draft.text).strip() or c.draft.text
-            if not c.supported or _IDK.search(text):
-                dropped += 1
-            elif all(text != t for t, _ in shown):
-                shown.append((text, c.cited))
-        if not shown:
-            return None
-        renumber: dict[int, int] = {}
-        for _, ns in shown:
-            for n in ns:
-                renumber.setdefault(n, len(renumber) + 1)
-        by_n = {p.n: p for p in numbered}
-        citations = []
-        for n, new in renumber.items():
-            s = by_n[n].sentences[0]
-            citations.append(Citation(n=new, source=s.source, start=s.start, end=s.end, quote=s.text,
-                                      score=scores.get(n, 0.0), page=s.page))
-        sentences = [AnswerSentence(text=t, citations=tuple(renumber[n] for n in ns), supported=True)
-                     for t, ns in shown]
-        text = " ".join(f"{s.text} " + "".join(f"[{n}]" for n in s.citations) for s in sentences)
+        lead, dropped = self.lead(question, checks, numbered) if on_point else ([], 0)
+        evidence = self.extractive.choose(ranked)
+        if not lead:
+            return replace(cited_answer(evidence), notice="The model's answer was not supported by the best "
+                                                          "passage; showing the extractive answer instead.")
         notice = (f"{dropped} sentence(s) of the model's answer were not supported by the passages they cite "
                   "and were removed.") if dropped else ""
-        return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=self.backend,
-                      notice=notice)
+        if self.settings.llm_keep_evidence:
+            # A small model's true sentence often leaves out the very name or date asked for, so the
+            # evidence sentences follow the model's, quoted, unless the model already said them.
+            # A model's sentence that is only a piece of an evidence sentence adds nothing to it.
+            quotes = [_words(e.text) for e in evidence]
+            lead = [(text, cited) for text, cited in lead if not any(_words(text) in q for q in quotes)]
+            said = _words(" ".join(text for text, _ in lead))
+            lead += [(e.text, (e,)) for e in evidence if _words(e.text) not in said]
+        return compose(lead, self.backend, notice)
+
+    @staticmethod
+    def lead(question: str, checks, numbered: dict[int, Evidence]) -> tuple[list[tuple[str, tuple[Evidence, ...]]], int]:
+        """The model's sentences that may be shown, with the evidence they cite, and how many were
+        dropped: unsupported ones, refusals and talk about the passages, and ones that only repeat
+        the question."""
+        asked = {stem(t) for t in tokenize(question)}
+        shown: list[tuple[str, tuple[Evidence, ...]]] = []
+        dropped = 0
+        for c in checks:
+            text = _META.sub("", _LIST_MARK.sub("", c.draft.text)).strip() or c.draft.text
+            text = text[:1].upper() + text[1:]
+            if not c.supported or _IDK.search(text) or {stem(t) for t in tokenize(text)} <= asked:
+                dropped += 1
+            elif all(text != t for t, _ in shown):
+                shown.append((text, tuple(numbered[n] for n in c.cited)))
+        return shown, dropped
+
+
+def _words(text: str) -> str:
+    """Content words in order, space-padded, for "does this text already say that sentence"."""
+    return f" {' '.join(tokenize(text))} "
 
 
 def _pieces(text: str) -> list[str]:

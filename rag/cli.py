@@ -163,8 +163,14 @@ def sources(index: IndexOpt = None,
         typer.echo(f"{s.chunks:>6} chunks  {s.indexed_at}  {s.source}")
 
 
-def _print_answer(answer) -> None:
-    typer.echo(answer.text)
+def _print_answer(answer, streamed: str | None = None) -> None:
+    """Print the answer, its notice and its citations. `streamed` is what was already shown while
+    the answer was produced: the answer text is printed again only when it differs (a model's
+    draft that verification changed)."""
+    if streamed is None or " ".join(streamed.split()) != " ".join(answer.text.split()):
+        if streamed is not None:
+            typer.secho("Checked answer:", bold=True)
+        typer.echo(answer.text)
     if answer.notice:
         typer.echo(f"\n({answer.notice})")
     if answer.citations:
@@ -179,6 +185,22 @@ def _print_answer(answer) -> None:
             typer.echo(f"  - {Path(p.source).name} ({p.start}-{p.end}): {snippet}...")
 
 
+def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **kwargs):
+    """Show the answer as it is written (a model's tokens), then the checked answer with its
+    citations; returns the final Answer."""
+    streamed, answer = "", None
+    for item in assistant.stream(question, history, **kwargs):
+        if isinstance(item, str):
+            typer.echo(item, nl=False)
+            streamed += item
+        else:
+            answer = item
+    if streamed:
+        typer.echo("")
+    _print_answer(answer, streamed)
+    return answer
+
+
 @app.command()
 def ask(question: Annotated[str, typer.Argument(help="The question.")],
         index: IndexOpt = None, llm: LlmOpt = None,
@@ -188,11 +210,11 @@ def ask(question: Annotated[str, typer.Argument(help="The question.")],
     """Answer a question from the indexed documents, with citations."""
     assistant = _assistant(index, llm)
     _ensure_seeded(assistant)
-    answer = assistant.ask(question, [], k=k, source=source)
     if as_json:
+        answer = assistant.ask(question, [], k=k, source=source)
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
-        _print_answer(answer)
+        _stream_answer(assistant, question, [], k=k, source=source)
 
 
 @app.command()
@@ -209,8 +231,7 @@ def chat(index: IndexOpt = None, llm: LlmOpt = None) -> None:
             return
         if not question:
             continue
-        answer = assistant.ask(question, history)
-        _print_answer(answer)
+        answer = _stream_answer(assistant, question, history)
         typer.echo("")
         history.append((question, answer.text))
 

@@ -73,8 +73,10 @@ class Settings(BaseSettings):
     # and every sentence verified against what it cites (see rag/verification.py).
     llm_passages: int = Field(4, ge=1)  # numbered evidence passages shown to the model
     llm_max_tokens: int = Field(64, ge=8)
-    llm_temperature: float = Field(0.1, ge=0.0)
+    llm_temperature: float = Field(0.0, ge=0.0)  # greedy: the same question gets the same draft
     llm_candidates: int = Field(1, ge=1)  # extra candidates are sampled; the best supported one wins
+    # The evidence sentences follow the model's answer, quoted, unless the model already said them.
+    llm_keep_evidence: bool = True
     # Verification: an answer sentence must share its names/numbers/dates with a cited passage and
     # be at least this close (cosine, bundled embedder) to one of its sentences.
     verify_min_similarity: float = 0.6

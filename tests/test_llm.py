@@ -106,3 +106,18 @@ def test_missing_local_model_file_falls_back_with_notice_naming_the_setting(inde
     a = Assistant(index_dir=index_dir, llm="local", local_model_path=tmp_path / "missing.gguf")
     answer = a.ask("who is Ismail Shukri?", [])
     assert answer.backend == "none" and "RAG_LOCAL_MODEL_PATH" in answer.notice and "Misrata" in answer.text
+
+
+def test_chat_command_streams_the_draft_then_prints_the_checked_answer(index_dir):
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    result = CliRunner().invoke(app, ["chat", "--index", str(index_dir), "--llm", "local"],
+                                input="who is Ismail Shukri?\n")
+    assert result.exit_code == 0, result.output
+    turn = result.output.split("you> ")[1]
+    assert "Misrata" in turn and "[1] " in turn  # the answer and its cited sources
+    lines = [line for line in turn.splitlines() if line.strip()]
+    # The first line is what the model streamed; the checked answer follows (or is that very line).
+    assert lines[0] != "Checked answer:"
