@@ -161,6 +161,17 @@ def require_key(request: Request,
 
 
 # ---- request and response bodies -------------------------------------------------------------------
+class ErrorOut(BaseModel):
+    detail: str
+
+
+# Declared on every API route so clients (and the OpenAPI schema) know them.
+ERRORS = {401: {"model": ErrorOut, "description": "Missing or wrong bearer key (only when RAG_API_KEY is set)."},
+          503: {"model": ErrorOut, "description": "Busy (the request queue is full; retry after `Retry-After` "
+                                                   "seconds) or a configured backend is unavailable."}}
+NOT_FOUND = {404: {"model": ErrorOut, "description": "No such document or conversation."}}
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=4000)
@@ -322,10 +333,10 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
                            allow_methods=["*"], allow_headers=["*"])
 
     _page_routes(app)
-    app.include_router(_api_router(), dependencies=[Depends(require_key)])
+    app.include_router(_api_router(), dependencies=[Depends(require_key)], responses=ERRORS)
     from .openai_api import router as openai_router
 
-    app.include_router(openai_router, dependencies=[Depends(require_key)])
+    app.include_router(openai_router, dependencies=[Depends(require_key)], responses=ERRORS)
     return app
 
 
@@ -366,7 +377,7 @@ def _api_router() -> APIRouter:
         answer = await state.call(state.assistant.ask, body.question, body.history, k=body.k, source=body.source)
         return answer.to_dict()
 
-    @api.post("/chat", tags=["questions"], response_class=EventSourceResponse, responses={200: {
+    @api.post("/chat", tags=["questions"], response_class=EventSourceResponse, responses={**NOT_FOUND, 200: {
         "content": {"text/event-stream": {}},
         "description": "Server-Sent Events: `conversation` {conversation_id}; `token` {text} as the answer is "
                        "written; `final` {conversation_id, message_id, ...Answer} with the verified answer and "
@@ -407,7 +418,8 @@ def _api_router() -> APIRouter:
         infos = await state.call(state.assistant.sources)
         return [_document_out(state, i) for i in infos]
 
-    @api.post("/documents", response_model=UploadResponse, tags=["documents"])
+    @api.post("/documents", response_model=UploadResponse, tags=["documents"], responses={
+        413: {"model": ErrorOut, "description": "The request is larger than RAG_MAX_UPLOAD_MB."}})
     async def upload(state: State, files: Annotated[list[UploadFile], File(description="One or more files.")]):
         """Add files to the index (stored under `<index_dir>/uploads/`). Each file gets its own
         result; a request larger than RAG_MAX_UPLOAD_MB is refused with 413."""
@@ -445,7 +457,7 @@ def _api_router() -> APIRouter:
                         path.unlink(missing_ok=True)
         return {"results": results}
 
-    @api.get("/documents/{document_id}", response_model=DocumentText, tags=["documents"])
+    @api.get("/documents/{document_id}", response_model=DocumentText, tags=["documents"], responses=NOT_FOUND)
     async def get_document(document_id: str, state: State) -> dict:
         """The whole extracted text of one document (what citation offsets point into)."""
         source = source_of(document_id)
@@ -455,7 +467,7 @@ def _api_router() -> APIRouter:
         return {**_document_out(state, doc), "text": doc.text,
                 "pages": [{"number": p.number, "start": p.start, "end": p.end} for p in doc.pages]}
 
-    @api.delete("/documents/{document_id}", tags=["documents"])
+    @api.delete("/documents/{document_id}", tags=["documents"], responses=NOT_FOUND)
     async def delete_document(document_id: str, state: State) -> dict:
         """Remove a document from the index (and its uploaded file, if it was uploaded)."""
         source = source_of(document_id)
@@ -476,7 +488,7 @@ def _api_router() -> APIRouter:
         """Start a new, empty conversation."""
         return await run_in_threadpool(state.conversations.create)
 
-    @api.get("/conversations/{conversation_id}", response_model=ConversationFull, tags=["conversations"])
+    @api.get("/conversations/{conversation_id}", response_model=ConversationFull, tags=["conversations"], responses=NOT_FOUND)
     async def get_conversation(conversation_id: str, state: State) -> dict:
         """A conversation with its questions and answers."""
         conv = await run_in_threadpool(state.conversations.get, conversation_id)
@@ -484,7 +496,7 @@ def _api_router() -> APIRouter:
             raise HTTPException(404, "no such conversation")
         return conv
 
-    @api.delete("/conversations/{conversation_id}", tags=["conversations"])
+    @api.delete("/conversations/{conversation_id}", tags=["conversations"], responses=NOT_FOUND)
     async def delete_conversation(conversation_id: str, state: State) -> dict:
         if not await run_in_threadpool(state.conversations.delete, conversation_id):
             raise HTTPException(404, "no such conversation")

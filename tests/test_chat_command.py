@@ -1,4 +1,4 @@
-"""The terminal commands, run in-process through typer's CliRunner over a real seed index."""
+"""`rag ask` and `rag chat` in-process (typer CliRunner) over a real seed index: streamed text, then citations."""
 
 import pytest
 from typer.testing import CliRunner
