@@ -159,7 +159,8 @@ def compose(parts: list[tuple[str, tuple[Evidence, ...]]], backend: str, notice:
                 citations.append(Citation(n=numbers[key], source=e.source, start=e.start, end=e.end, quote=e.text,
                                           score=e.score, page=e.page))
             ns.append(numbers[key])
-        sentences.append(AnswerSentence(text=text, citations=tuple(dict.fromkeys(ns))))
+        quoted = len(evidence) == 1 and text == evidence[0].text
+        sentences.append(AnswerSentence(text=text, citations=tuple(dict.fromkeys(ns)), quoted=quoted))
     text = " ".join(f"{s.text} " + "".join(f"[{n}]" for n in s.citations) for s in sentences)
     return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=backend,
                   notice=notice)

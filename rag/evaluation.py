@@ -9,6 +9,8 @@ Metrics
 - abstention accuracy: unanswerable questions that abstain; false abstention: answerable ones that do.
 - hit@1 / hit@5: the gold paragraph (or, for the seed, a passage with the support words) is
   among the top 1 / 5 retrieved passages.
+- with an LLM: the share of answers holding a sentence the model wrote (not quoted), and how
+  often those written sentences alone contain a gold answer.
 """
 
 from __future__ import annotations
@@ -139,6 +141,8 @@ class EvalResult:
     hallucinated: int = 0
     supported_sentences: int = 0
     sentences: int = 0
+    written: int = 0  # answerable questions whose answer has a sentence an LLM wrote
+    written_correct: int = 0  # ... whose LLM-written sentences alone contain the gold answer
     latencies_ms: list[float] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
 
@@ -156,6 +160,8 @@ class EvalResult:
             "hit@1": ratio(self.hit1, self.answerable), "hit@5": ratio(self.hit5, self.answerable),
             "hallucinated_answer_shown": ratio(self.hallucinated, self.answerable) if self.name == "hotpotqa" else None,
             "supported_sentence_share": ratio(self.supported_sentences, self.sentences),
+            "llm_sentence_answers": ratio(self.written, self.answered) if self.written else None,
+            "llm_sentences_alone_correct": ratio(self.written_correct, self.written),
             "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
             "latency_ms_p95": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else None,
         }
@@ -192,6 +198,10 @@ def run_eval(assistant, qa: QASet, limit: int | None = None) -> EvalResult:
             continue
         ok = all(any(contains(answer.text, a) for a in group) for group in item.answers) and not answer.abstained
         res.correct += ok
+        written = " ".join(s.text for s in answer.sentences if not s.quoted)
+        if written:
+            res.written += 1
+            res.written_correct += all(any(contains(written, a) for a in group) for group in item.answers)
         if item.wrong and not answer.abstained and contains(answer.text, item.wrong):
             res.hallucinated += 1
         if answer.abstained:

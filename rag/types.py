@@ -78,6 +78,7 @@ class AnswerSentence:
     text: str
     citations: tuple[int, ...]
     supported: bool = True
+    quoted: bool = True  # the source's own words; False for a sentence an LLM wrote (and verification passed)
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ class Answer:
                 for p in self.see_also
             ],
             "sentences": [
-                {"text": s.text, "citations": list(s.citations), "supported": s.supported} for s in self.sentences
+                {"text": s.text, "citations": list(s.citations), "supported": s.supported, "quoted": s.quoted}
+                for s in self.sentences
             ],
             "backend": self.backend,
             "notice": self.notice,

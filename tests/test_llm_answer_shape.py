@@ -44,6 +44,7 @@ def test_model_sentence_leads_and_the_evidence_follows_quoted(answerer):
     # one source sentence, one citation, cited by both
     assert len(answer.citations) == 1 and answer.citations[0].quote == RHINE
     assert all(s.citations == (1,) for s in answer.sentences)
+    assert [s.quoted for s in answer.sentences] == [False, True]
 
 
 def test_evidence_is_not_repeated_when_the_model_quoted_it(answerer):

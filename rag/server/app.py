@@ -208,6 +208,7 @@ class SentenceOut(BaseModel):
     text: str
     citations: list[int]
     supported: bool
+    quoted: bool = Field(description="The source's own words; false for a sentence the LLM wrote.")
 
 
 class AnswerOut(BaseModel):
