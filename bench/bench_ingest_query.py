@@ -297,10 +297,11 @@ WORKERS = {"rag-ingest": worker_rag_ingest, "peer-ingest": worker_peer_ingest, "
 
 
 def run_worker(name: str, env: dict | None = None, **kwargs) -> dict:
-    """Run one worker in a fresh Python process; returns its JSON result."""
+    """Run one worker in a fresh Python process; returns its JSON result. Workers answer
+    extractively (RAG_LLM=none): the ask figures are the extractive path's."""
     payload = json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in kwargs.items()})
     proc = subprocess.run([sys.executable, __file__, "--worker", name, payload], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "RAG_LLM": "none", **(env or {})})
     if proc.returncode != 0:
         raise RuntimeError(f"worker {name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -316,20 +317,22 @@ def _worker_main(name: str, payload: str) -> None:
 
 # ---- the comparison ------------------------------------------------------------------------
 def cold_start(index: Path, runs: int = 3) -> dict:
-    """Wall time of `rag ask` as a new process on an existing index, and of the peer doing the same."""
-    rag_s, peer_s = [], []
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_CHUNK_SIZE": str(CHUNK_SIZE),
-           "RAG_CHUNK_OVERLAP": str(CHUNK_OVERLAP)}
+    """Wall time of `rag ask` as a new process on an existing index (with the default answer
+    backend, and with --llm none), and of the peer doing the same."""
+    times: dict[str, list[float]] = {"rag_s": [], "rag_llm_none_s": [], "peer_s": []}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(PYTHONPATH=str(ROOT), RAG_CHUNK_SIZE=str(CHUNK_SIZE), RAG_CHUNK_OVERLAP=str(CHUNK_OVERLAP))
     for _ in range(runs):  # alternately
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "rag.cli", "ask", SEED_QUESTION, "--index", str(index / "rag")],
-                       env=env, check=True, capture_output=True)
-        rag_s.append(time.perf_counter() - t0)
+        for key, extra in (("rag_s", []), ("rag_llm_none_s", ["--llm", "none"])):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "rag.cli", "ask", SEED_QUESTION, "--index", str(index / "rag"),
+                            *extra], env=env, check=True, capture_output=True)
+            times[key].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         run_worker("peer-cold", index=index / "peer")
-        peer_s.append(time.perf_counter() - t0)
-    return {"rag_s": round(statistics.median(rag_s), 2), "peer_s": round(statistics.median(peer_s), 2),
-            "rag_runs": [round(x, 2) for x in rag_s], "peer_runs": [round(x, 2) for x in peer_s]}
+        times["peer_s"].append(time.perf_counter() - t0)
+    return {**{k: round(statistics.median(v), 2) for k, v in times.items()},
+            **{k.replace("_s", "_runs"): [round(x, 2) for x in v] for k, v in times.items()}}
 
 
 def compare(name: str, docs: Path, work: Path, questions: list[str], limit: int | None, rag_backends: list[str],

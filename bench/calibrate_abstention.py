@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
 
     qa = load_qa_set(args.qa_set)
-    assistant = Assistant(index_dir=args.index)
+    assistant = Assistant(index_dir=args.index, llm="none")
     assistant.ingest(qa.corpus_paths(args.index))
     s = assistant.settings
     answerer = ExtractiveAnswerer(assistant.embedder, assistant.store.lexical().idf, 0.0, s.max_answer_sentences,

@@ -24,7 +24,7 @@ def rss_mb() -> float:
 
 
 def main() -> None:
-    assistant = Assistant(index_dir=sys.argv[1])
+    assistant = Assistant(index_dir=sys.argv[1], llm="none")
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
     questions = [json.loads(line)["question"] for line in HOTPOT.open()][:50]
     t0 = time.perf_counter()

@@ -28,7 +28,7 @@ def measure(fn, questions: list[str]) -> str:
 
 
 def main() -> None:
-    assistant = Assistant(index_dir=sys.argv[1])
+    assistant = Assistant(index_dir=sys.argv[1], llm="none")
     questions = [json.loads(line)["question"] for line in HOTPOT.open()][:100]
     print("retrieve", measure(assistant.retrieve, questions))
     print("ask     ", measure(assistant.ask, questions))

@@ -15,6 +15,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # server, another model, an LLM) must not leak in. Subprocesses inherit this environment.
 for _name in [n for n in os.environ if n.startswith("RAG_")]:
     del os.environ[_name]
+# The extractive answerer unless a test asks for a model (tests/test_llm.py, the openai: backend tests):
+# answers then do not depend on what a language model writes.
+os.environ["RAG_LLM"] = "none"
 
 from rag import Assistant  # noqa: E402
 
