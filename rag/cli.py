@@ -163,14 +163,8 @@ def sources(index: IndexOpt = None,
         typer.echo(f"{s.chunks:>6} chunks  {s.indexed_at}  {s.source}")
 
 
-def _print_answer(answer, streamed: str | None = None) -> None:
-    """Print the answer, its notice and its citations. `streamed` is what was already shown while
-    the answer was produced: the answer text is printed again only when it differs (a model's
-    draft that verification changed)."""
-    if streamed is None or " ".join(streamed.split()) != " ".join(answer.text.split()):
-        if streamed is not None:
-            typer.secho("Checked answer:", bold=True)
-        typer.echo(answer.text)
+def _print_answer(answer) -> None:
+    typer.echo(answer.text)
     if answer.notice:
         typer.echo(f"\n({answer.notice})")
     if answer.citations:
@@ -186,18 +180,21 @@ def _print_answer(answer, streamed: str | None = None) -> None:
 
 
 def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **kwargs):
-    """Show the answer as it is written (a model's tokens), then the checked answer with its
-    citations; returns the final Answer."""
-    streamed, answer = "", None
+    """With an LLM, show its draft (dimmed) as it is written, then the checked answer, which may
+    differ: unsupported sentences are gone and the evidence is quoted. Returns the final Answer."""
+    answer, drafted = None, False
     for item in assistant.stream(question, history, **kwargs):
-        if isinstance(item, str):
-            typer.echo(item, nl=False)
-            streamed += item
-        else:
+        if not isinstance(item, str):
             answer = item
-    if streamed:
+        elif assistant.settings.uses_llm:  # the extractive answerer's pieces are its answer: print it once
+            if not drafted:
+                typer.secho("Draft (unchecked): ", dim=True, nl=False)
+            typer.secho(item, dim=True, nl=False)
+            drafted = True
+    if drafted:
         typer.echo("")
-    _print_answer(answer, streamed)
+        typer.secho("Checked answer:", bold=True)
+    _print_answer(answer)
     return answer
 
 

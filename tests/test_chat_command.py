@@ -17,7 +17,7 @@ def test_ask_prints_the_answer_once_then_its_citations(index):
     assert result.exit_code == 0, result.output
     assert "head of intelligence" in result.output
     assert f"[1] {SEED_FILE.name} (" in result.output
-    assert "Checked answer:" not in result.output  # the extractive answer streams exactly what it answers
+    assert "Draft" not in result.output and "Checked answer:" not in result.output  # no model, no draft
     answer_line = result.output.splitlines()[0]
     assert result.output.count(answer_line) == 1
 
