@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     abstain_threshold: float = 0.50
     max_answer_sentences: int = 2
 
-    # LLM backend: "none" (extractive), "local", "ollama:MODEL", "openai:MODEL"
-    llm: str = "none"
+    # LLM backend: "local" (the bundled SmolLM2), "ollama:MODEL", "openai:MODEL", or "none" (extractive only)
+    llm: str = "local"
     openai_base_url: str | None = None
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     ollama_base_url: str = "http://127.0.0.1:11434"
