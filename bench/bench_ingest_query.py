@@ -347,7 +347,7 @@ def compare(name: str, docs: Path, work: Path, questions: list[str], limit: int 
         out[f"rag[{backend}] ingest"] = run_worker("rag-ingest", env, docs=docs, index=index, limit=limit,
                                                     synthetic=str(synthetic) if synthetic else None)
         print(f"  rag[{backend}] ingest: {out[f'rag[{backend}] ingest']}", flush=True)
-        if peer and f"peer ingest" not in out:  # alternate: the peer runs between rag's ingest and queries
+        if peer and "peer ingest" not in out:  # alternate: the peer runs between rag's ingest and queries
             _rmtree(work / "peer")
             out["peer ingest"] = run_worker("peer-ingest", docs=docs, index=work / "peer", limit=limit)
             print(f"  peer ingest: {out['peer ingest']}", flush=True)

@@ -248,9 +248,10 @@ class LLMAnswerer:
         """The verified answer from the best supported draft, or the extractive answer."""
         from .verification import split_draft
 
+        checkable = _as_checkable(numbered)
         results = []
         for draft in drafts:
-            checks = self.verifier.check(split_draft(draft), _as_checkable(numbered))
+            checks = self.verifier.check(split_draft(draft), checkable)
             kept = sum(c.supported for c in checks)
             results.append(((kept, -len(checks) + kept, sum(c.similarity for c in checks if c.supported)), checks))
         _, checks = max(results, key=lambda r: r[0])

@@ -5,7 +5,6 @@ index and manifest agree)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from rag import Assistant
 
@@ -67,3 +74,32 @@ def make_docx(path: Path, paragraphs: list[str], title: str = "") -> Path:
         document.core_properties.title = title
     document.save(str(path))
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(cmd: list[str], log: Path, ready: Callable[[], bool], timeout_s: float):
+    """Run a server process (output to `log`) for the length of the block. The test fails if the
+    process exits or `ready()` stays false past the timeout; the process is stopped afterwards."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{Path(cmd[0]).name} {' '.join(cmd[1:3])} did not start:\n"
+                            f"{log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

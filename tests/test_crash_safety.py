@@ -6,7 +6,6 @@ running the ingest again completes the job."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import signal
 import subprocess

@@ -4,7 +4,6 @@ run, and peak memory stays bounded. The ingest runs in a subprocess so its peak 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess

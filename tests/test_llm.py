@@ -1,6 +1,5 @@
 """LLM answers with the bundled SmolLM2 (RAG_LLM=local): grounded, verified, streamed, with fallbacks."""
 
-import socket
 import time
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import pytest
 
 from rag import Answer, Assistant
 from rag.prompts import load
+from support import free_port
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -22,12 +22,6 @@ def index_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local(index_dir):
     return Assistant(index_dir=index_dir, llm="local", seed_dir=SEEDS)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def assert_citations_resolve(assistant, answer):

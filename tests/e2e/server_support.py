@@ -3,9 +3,7 @@ end-to-end tests (fixtures in conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support import clean_env as server_env  # noqa: E402
+from support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "test-key-5f2c"
@@ -31,14 +30,6 @@ class Server:
 
     def client(self, headers: dict | None = None) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={**self.headers, **(headers or {})}, timeout=120)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 
 
 def start_server(workdir: Path, **env: str) -> Server:

@@ -6,27 +6,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from rag import Assistant
+from support import free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ROOT / "seeds"
 SQUAD = ROOT / "tests" / "data" / "squad_paragraphs.json"  # a copy kept in the repo: CI has no ../shared
 SEED_QUESTION = "who is Ismail Shukri?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _heartbeat(url: str) -> bool:
@@ -43,26 +36,12 @@ def chroma_url(tmp_path_factory):
     chroma = shutil.which("chroma")
     if chroma is None:
         pytest.fail("the `chroma` command (installed with the chromadb package) is not on PATH")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("chroma-log") / "server.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen([chroma, "run", "--path", str(tmp_path_factory.mktemp("chroma-data")),
-                                   "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while not _heartbeat(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Chroma server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
+    cmd = [chroma, "run", "--path", str(tmp_path_factory.mktemp("chroma-data")), "--host", "127.0.0.1",
+           "--port", str(port)]
+    with running_server(cmd, tmp_path_factory.mktemp("chroma-log") / "server.log", lambda: _heartbeat(url), 60):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _squad_paragraphs(n: int) -> list[str]:

@@ -1,10 +1,7 @@
 """rag's `openai:` backend against a real OpenAI-compatible server: llama.cpp's own server
 (`python -m llama_cpp.server`) serving the bundled SmolLM2 GGUF on 127.0.0.1. No mocked HTTP."""
 
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -12,43 +9,27 @@ import pytest
 
 from rag import Answer, Assistant
 from rag.llm import chat_model, smollm2_path, stream_text
+from support import free_port, running_server
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
     port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()),
-                                 "--host", "127.0.0.1", "--port", str(port), "--n_threads", "2",
-                                 "--n_ctx", "2048", "--model_alias", "smollm2"], stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_threads", "2", "--n_ctx", "2048", "--model_alias", "smollm2"]
+
+    def ready() -> bool:
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            urllib.request.urlopen(f"{url}/models", timeout=2).read()
+            return True
+        except OSError:
+            return False
+
+    with running_server(cmd, tmp_path_factory.mktemp("llama-server") / "server.log", ready, 90):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from server_support import API_KEY, MAX_UPLOAD_MB, REPO, free_port, server_env
+from server_support import API_KEY, MAX_UPLOAD_MB, REPO, server_env
+from support import free_port
 
 SEED_QUESTION = "who is Ismail Shukri?"
 
