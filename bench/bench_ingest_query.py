@@ -336,21 +336,31 @@ def cold_start(index: Path, runs: int = 3) -> dict:
 
 
 def compare(name: str, docs: Path, work: Path, questions: list[str], limit: int | None, rag_backends: list[str],
-            peer: bool, asks: bool, synthetic: Path | None = None) -> dict:
+            peer: bool, asks: bool, synthetic: Path | None = None, repeats: int = 1) -> dict:
+    """Ingest `repeats` times, alternately (rag, peer, rag, peer, ...), keeping each side's median
+    run, then query the indexes the last runs left: rag, peer."""
     out: dict = {"corpus": name, "limit_files": limit}
     rng = random.Random(1)
     qs = rng.sample(questions, min(len(questions), 200))
+    runs: dict[str, list[dict]] = {}
+    for _ in range(repeats):
+        for backend in rag_backends:
+            _rmtree(work / f"rag-{backend}")
+            runs.setdefault(f"rag[{backend}] ingest", []).append(run_worker(
+                "rag-ingest", {"RAG_EMBEDDING_BACKEND": backend}, docs=docs, index=work / f"rag-{backend}",
+                limit=limit, synthetic=str(synthetic) if synthetic else None))
+        if peer:
+            _rmtree(work / "peer")
+            runs.setdefault("peer ingest", []).append(run_worker("peer-ingest", docs=docs, index=work / "peer",
+                                                                 limit=limit))
+        print("  " + "; ".join(f"{k}: {round(v[-1]['chunks_per_s'], 1)} chunks/s" for k, v in runs.items()),
+              flush=True)
+    for key, results in runs.items():
+        out[key] = _median_run(results)
+        print(f"  {key}: {out[key]}", flush=True)
     for backend in rag_backends:
         env = {"RAG_EMBEDDING_BACKEND": backend}
         index = work / f"rag-{backend}"
-        _rmtree(index)
-        out[f"rag[{backend}] ingest"] = run_worker("rag-ingest", env, docs=docs, index=index, limit=limit,
-                                                    synthetic=str(synthetic) if synthetic else None)
-        print(f"  rag[{backend}] ingest: {out[f'rag[{backend}] ingest']}", flush=True)
-        if peer and "peer ingest" not in out:  # alternate: the peer runs between rag's ingest and queries
-            _rmtree(work / "peer")
-            out["peer ingest"] = run_worker("peer-ingest", docs=docs, index=work / "peer", limit=limit)
-            print(f"  peer ingest: {out['peer ingest']}", flush=True)
         out[f"rag[{backend}] query"] = run_worker("rag-query", env, index=index, questions=qs, asks=asks)
         print(f"  rag[{backend}] query: {out[f'rag[{backend}] query']}", flush=True)
         if peer and "peer query" not in out:
@@ -364,6 +374,12 @@ def compare(name: str, docs: Path, work: Path, questions: list[str], limit: int 
                 "query_p50": round(r_q["retrieve"]["p50_ms"] / out["peer query"]["retrieve"]["p50_ms"], 2),
                 "query_p95": round(r_q["retrieve"]["p95_ms"] / out["peer query"]["retrieve"]["p95_ms"], 2)}
     return out
+
+
+def _median_run(results: list[dict]) -> dict:
+    """The run with the median time, with every run's time beside it."""
+    ranked = sorted(results, key=lambda r: r["seconds"])
+    return {**ranked[(len(ranked) - 1) // 2], "runs_s": [round(r["seconds"], 2) for r in results]}
 
 
 def _rmtree(path: Path) -> None:
@@ -384,7 +400,16 @@ def main() -> None:
     ap.add_argument("--scale-vectors", choices=["model", "sentence-mean"], default="model",
                     help="large corpus: embed the 10k and 100k scale runs with the model (about an hour at 100k on "
                          "an idle 2-core machine) or with sentence means (minutes; see SentenceMeanEmbeddings)")
-    ap.add_argument("--serve-questions", type=int, default=10_000, help="large corpus: questions for the memory run")
+    ap.add_argument("--scale-sizes", nargs="+", default=["10k", "100k"], choices=["10k", "100k"],
+                    help="large corpus: which scale runs to do (10k is the first tenth of the files)")
+    ap.add_argument("--peer-at-scale", action="store_true",
+                    help="large corpus: the peer ingests and answers at each scale size too (about 50 minutes "
+                         "at 100k on an idle 2-core machine)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="ingest runs per side, alternately, where both sides run (the median is kept); "
+                         "scale runs ingest once")
+    ap.add_argument("--serve-questions", type=int, default=10_000,
+                    help="large corpus: questions for the memory run at 100k (0: skip it)")
     ap.add_argument("--out", type=Path, default=None, help="write all figures as JSON here")
     args = ap.parse_args()
 
@@ -403,23 +428,29 @@ def main() -> None:
             print(f"  {len(texts)} files; the {args.peer_sample}-chunk sample is the first {sample_files}", flush=True)
             table = work / "sentence_vectors.npz" if args.scale_vectors == "sentence-mean" else None
             for size, n_files in (("10k", round(len(texts) / 10)), ("100k", None)):
-                results[f"large {size}, scale run"] = full = compare(
-                    f"large-{size}", docs, work / size, questions, n_files, args.backends[:1], peer=False, asks=True,
-                    synthetic=table)
+                if size not in args.scale_sizes:
+                    continue
+                results[f"large {size}, scale run"] = compare(
+                    f"large-{size}", docs, work / size, questions, n_files, args.backends[:1],
+                    peer=args.peer_at_scale, asks=True, synthetic=table)
                 if args.out:
                     args.out.write_text(json.dumps(results, indent=2))
-            index = work / "100k" / f"rag-{args.backends[0]}"
-            full["serve memory"] = run_worker("rag-serve-memory", {"RAG_EMBEDDING_BACKEND": args.backends[0]},
-                                              index=index, questions=questions[:50], total=args.serve_questions)
-            print(f"  serve memory: {full['serve memory']}", flush=True)
-            if args.out:
-                args.out.write_text(json.dumps(results, indent=2))
+            if "100k" in args.scale_sizes and args.serve_questions:
+                index = work / "100k" / f"rag-{args.backends[0]}"
+                results["large 100k, scale run"]["serve memory"] = run_worker(
+                    "rag-serve-memory", {"RAG_EMBEDDING_BACKEND": args.backends[0]}, index=index,
+                    questions=questions[:50], total=args.serve_questions)
+                print(f"  serve memory: {results['large 100k, scale run']['serve memory']}", flush=True)
+                if args.out:
+                    args.out.write_text(json.dumps(results, indent=2))
             results["large sample, model vectors"] = compare(
-                "large-sample", docs, work / "sample", questions, sample_files, args.backends, peer=True, asks=True)
+                "large-sample", docs, work / "sample", questions, sample_files, args.backends, peer=True, asks=True,
+                repeats=args.repeats)
         else:
             texts, questions = {"seed": seed_texts, "squad": squad_texts, "hotpot": hotpot_texts}[name]()
             docs = write_corpus(texts, work / "docs")
-            results[name] = compare(name, docs, work, questions, None, args.backends, peer=True, asks=True)
+            results[name] = compare(name, docs, work, questions, None, args.backends, peer=True, asks=True,
+                                    repeats=args.repeats)
             if name == "seed":
                 results["cold start"] = cold_start(work_alias(work, args.backends[0]))
                 print(f"  cold start: {results['cold start']}", flush=True)

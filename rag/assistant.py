@@ -48,7 +48,8 @@ class Assistant:
 
             self._embedder = SentenceEmbeddings(self.settings.embedding_model, self.settings.embedding_batch_size,
                                                 backend=self.settings.embedding_backend,
-                                                cache_dir=self.settings.model_cache_dir)
+                                                cache_dir=self.settings.model_cache_dir,
+                                                threads=self.settings.embedding_threads)
         return self._embedder
 
     @property

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # "onnx-int8" (default: the same weights exported once to ONNX, int8-quantized; no torch at run
     # time; hit@5 within a point of fp32, see BENCHMARKS.md), "onnx" (fp32 ONNX) or "torch" (fp32).
     embedding_backend: str = "onnx-int8"
+    # ONNX embedding runs at once, each on one core (0: one per core this process may use).
+    embedding_threads: int = Field(0, ge=0)
     # Where the ONNX export is cached (one per model and machine, shared by every index).
     model_cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "rag"
     # Ingestion writes to the store every this many chunks (several files per embed/upsert call).

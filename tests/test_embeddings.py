@@ -58,3 +58,33 @@ def test_embeddings_are_a_langchain_embeddings():
 
     e = SentenceEmbeddings()
     assert isinstance(e, Embeddings) and len(e.embed_query("hello")) == e.dimension == 384
+
+
+def test_batches_run_on_several_threads_land_in_their_own_rows():
+    # 40 texts of different lengths make several length-sorted batches, which run concurrently
+    # (one single-threaded ONNX run per worker) and are written back by index.
+    texts = [" ".join(["word"] * (i % 7 + 1)) + f" number {i}" for i in range(40)]
+    one = SentenceEmbeddings(backend="onnx", batch_size=4, threads=1).encode(texts)
+    three = SentenceEmbeddings(backend="onnx", batch_size=4, threads=3).encode(texts)
+    assert np.allclose(one, three, atol=1e-5)
+
+
+def test_export_fuses_attention_into_single_operators():
+    import onnx
+
+    from rag.config import Settings
+    from rag.embeddings import onnx_model_path
+
+    path = onnx_model_path("bundled", False, Settings().model_cache_dir)
+    ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops
+
+
+def test_a_graph_the_optimizer_cannot_fuse_is_kept_unfused(tmp_path):
+    from rag.embeddings import _fuse
+
+    (tmp_path / "config.json").write_text("{}")  # no attention heads: the optimizer cannot run
+    plain = tmp_path / "plain.onnx"
+    plain.write_bytes(b"graph")
+    _fuse(tmp_path, plain, tmp_path / "model.onnx")
+    assert (tmp_path / "model.onnx").read_bytes() == b"graph" and not plain.exists()
