@@ -156,10 +156,10 @@ def _fuse(src: Path, plain: Path, out: Path) -> None:
         fused.save_model_to_file(str(tmp))
         ids = np.array([[101, 2040, 2003, 2023, 1029, 102, 0, 0], [101, 2054, 2515, 1037, 2305, 2079, 1029, 102]])
         mask = (ids != 0).astype(np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         outputs = []
         for graph in (plain, tmp):
             session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             names = {i.name for i in session.get_inputs()}
             outputs.append(session.run(None, {k: v for k, v in feed.items() if k in names})[0][mask.astype(bool)])
         if not np.allclose(outputs[0], outputs[1], atol=1e-3):
