@@ -380,10 +380,9 @@ class Store:
     @_reads_index
     def dense_search(self, vector, n: int, source: str | None = None) -> list[Passage]:
         self._current_stamp()
-        count = self.chunks.count()
-        if count == 0:
-            return []
-        got = self.chunks.query(query_embeddings=[vector], n_results=min(n, count),
+        # No count() first: at 100k chunks it cost as much as the search, and Chroma 1.x returns
+        # fewer results (none from an empty collection) when asked for more than it holds.
+        got = self.chunks.query(query_embeddings=[vector], n_results=n,
                                 where={"source": source} if source else None,
                                 include=["documents", "metadatas", "distances"])
         # A chunk deleted by another process since our last reconnect comes back without its

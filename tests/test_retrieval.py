@@ -25,6 +25,17 @@ def test_lexical_match_ranks_the_passage_with_the_name_first(seed_assistant):
     assert "Shukri" in seed_assistant.retrieve("Ismail Shukri", k=1)[0].text
 
 
+def test_asking_for_more_passages_than_the_index_holds_returns_them_all(seed_assistant):
+    chunks = seed_assistant.store.counts()[1]
+    passages = seed_assistant.retrieve("Libya", k=chunks + 10)
+    assert len({p.chunk_id for p in passages}) == len(passages) == chunks
+
+
+def test_an_empty_index_retrieves_nothing(fresh_assistant):
+    assert fresh_assistant.store.is_empty()
+    assert fresh_assistant.retrieve("Libya", k=5) == []
+
+
 def test_source_filter_returns_nothing_for_an_unknown_source(seed_assistant):
     assert seed_assistant.retrieve("Misrata", k=5, source="/no/such/file.txt") == []
 
