@@ -341,7 +341,8 @@ def cold_start(index: Path, runs: int = 3) -> dict:
 def compare(name: str, docs: Path, work: Path, questions: list[str], limit: int | None, rag_backends: list[str],
             peer: bool, asks: bool, synthetic: Path | None = None, repeats: int = 1) -> dict:
     """Ingest `repeats` times, alternately (rag, peer, rag, peer, ...), keeping each side's median
-    run, then query the indexes the last runs left: rag, peer."""
+    run, then query the indexes the last runs left: rag, peer. With repeats=0, only query the
+    indexes an earlier run left."""
     out: dict = {"corpus": name, "limit_files": limit}
     rng = random.Random(1)
     qs = rng.sample(questions, min(len(questions), 200))
@@ -369,7 +370,7 @@ def compare(name: str, docs: Path, work: Path, questions: list[str], limit: int 
         if peer and "peer query" not in out:
             out["peer query"] = run_worker("peer-query", index=work / "peer", questions=qs)
             print(f"  peer query: {out['peer query']}", flush=True)
-    if peer:
+    if peer and repeats:
         for backend in rag_backends:
             r_ing, r_q = out[f"rag[{backend}] ingest"], out[f"rag[{backend}] query"]
             out[f"ratio rag[{backend}]/peer"] = {
@@ -413,6 +414,8 @@ def main() -> None:
                          "scale runs ingest once")
     ap.add_argument("--serve-questions", type=int, default=10_000,
                     help="large corpus: questions for the memory run at 100k (0: skip it)")
+    ap.add_argument("--query-only", action="store_true",
+                    help="large corpus: no scale ingest; query the 10k/100k indexes an earlier run left in --work")
     ap.add_argument("--out", type=Path, default=None, help="write all figures as JSON here")
     args = ap.parse_args()
 
@@ -435,7 +438,7 @@ def main() -> None:
                     continue
                 results[f"large {size}, scale run"] = compare(
                     f"large-{size}", docs, work / size, questions, n_files, args.backends[:1],
-                    peer=args.peer_at_scale, asks=True, synthetic=table)
+                    peer=args.peer_at_scale, asks=True, synthetic=table, repeats=0 if args.query_only else 1)
                 if args.out:
                     args.out.write_text(json.dumps(results, indent=2))
             if "100k" in args.scale_sizes and args.serve_questions:
@@ -446,9 +449,10 @@ def main() -> None:
                 print(f"  serve memory: {results['large 100k, scale run']['serve memory']}", flush=True)
                 if args.out:
                     args.out.write_text(json.dumps(results, indent=2))
-            results["large sample, model vectors"] = compare(
-                "large-sample", docs, work / "sample", questions, sample_files, args.backends, peer=True, asks=True,
-                repeats=args.repeats)
+            if not args.query_only:
+                results["large sample, model vectors"] = compare(
+                    "large-sample", docs, work / "sample", questions, sample_files, args.backends, peer=True,
+                    asks=True, repeats=args.repeats)
         else:
             texts, questions = {"seed": seed_texts, "squad": squad_texts, "hotpot": hotpot_texts}[name]()
             docs = write_corpus(texts, work / "docs")
