@@ -404,8 +404,9 @@ def main() -> None:
     ap.add_argument("--scale-vectors", choices=["model", "sentence-mean"], default="model",
                     help="large corpus: embed the 10k and 100k scale runs with the model (about an hour at 100k on "
                          "an idle 2-core machine) or with sentence means (minutes; see SentenceMeanEmbeddings)")
-    ap.add_argument("--scale-sizes", nargs="+", default=["10k", "100k"], choices=["10k", "100k"],
-                    help="large corpus: which scale runs to do (10k is the first tenth of the files)")
+    ap.add_argument("--scale-sizes", nargs="*", default=["10k", "100k"], choices=["10k", "100k"],
+                    help="large corpus: which scale runs to do, none when given no value (10k is the first tenth "
+                         "of the files)")
     ap.add_argument("--peer-at-scale", action="store_true",
                     help="large corpus: the peer ingests and answers at each scale size too (about 50 minutes "
                          "at 100k on an idle 2-core machine)")
