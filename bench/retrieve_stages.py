@@ -1,17 +1,17 @@
 """Where warm retrieval time goes on an existing index: query embedding, the Chroma dense query,
-BM25, and fetching the text of lexical-only hits, each timed alone, then the whole `retrieve`.
+BM25, and fetching the text of the top lexical hits (as `retrieve` does for those dense search
+missed), each timed alone, then the whole `retrieve`.
 300 SQuAD and HotpotQA questions after five warm-up asks.
 
     python bench/retrieve_stages.py INDEX_DIR
 """
 
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest_query import CHUNK_OVERLAP, CHUNK_SIZE, hotpot_texts, squad_texts  # noqa: E402
+from bench_ingest_query import CHUNK_OVERLAP, CHUNK_SIZE, _percentiles, hotpot_texts, squad_texts  # noqa: E402
 
 from rag import Assistant  # noqa: E402
 
@@ -38,8 +38,8 @@ def main(index: str) -> None:
         for key, dt in zip(ms, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             ms[key].append(dt * 1000)
     for key, values in ms.items():
-        s = sorted(values)
-        print(f"{key:9s} p50 {statistics.median(s):6.2f} ms   p95 {s[int(0.95 * len(s))]:6.2f} ms")
+        got = _percentiles(values)
+        print(f"{key:9s} p50 {got['p50_ms']:6.2f} ms   p95 {got['p95_ms']:6.2f} ms")
 
 
 if __name__ == "__main__":

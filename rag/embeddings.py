@@ -29,7 +29,7 @@ BACKENDS = ("onnx-int8", "onnx", "torch")
 _EXPORT_VERSION = "2"  # bump when the export recipe changes, so caches are rebuilt
 # Padded tokens per ONNX batch. Small batches are faster on CPU: a 512-token batch's activations
 # (512 x 1536 floats in the feed-forward layer, 3 MB) stay in cache, where 4096 tokens' do not
-# (15-25% more texts/s than 4096 on SQuAD and HotpotQA chunks, BENCHMARKS.md). They also keep
+# (14-32% more texts/s than 4096 on SQuAD and HotpotQA chunks, BENCHMARKS.md). They also keep
 # onnxruntime's arena, which holds its high-water mark, small (64 chunks of 256 tokens held ~1.3 GB).
 _MAX_BATCH_TOKENS = 512
 
