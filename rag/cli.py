@@ -234,7 +234,7 @@ def chat(index: IndexOpt = None, llm: LlmOpt = None) -> None:
 
 
 @app.command(name="eval")
-def evaluate(file: Annotated[Path, typer.Argument(help="seed_dev.jsonl, squad2/ or hotpotqa/ (see eval/README.md).")],
+def evaluate(file: Annotated[Path, typer.Argument(help="seed_dev.jsonl, squad2/, hotpotqa/ or news2023/ (see eval/README.md).")],
              index: IndexOpt = None, llm: LlmOpt = None,
              limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:

@@ -1,5 +1,5 @@
-"""QA sets -> metrics: what `rag eval` runs. Reads the three formats described in
-../shared/eval/README.md (seed_dev.jsonl, SQuAD 2.0 sample, HotpotQA sample).
+"""QA sets -> metrics: what `rag eval` runs. Reads the four formats described in
+../shared/eval/README.md (seed_dev.jsonl, SQuAD 2.0 sample, HotpotQA sample, news2023).
 
 Metrics
 - accuracy: answerable questions whose answer contains a gold answer (normalised text).
@@ -70,7 +70,10 @@ def load_qa_set(path: Path, seed_dir: Path | None = None) -> QASet:
             return _load_squad(path)
         if (path / "qa_one-turn_data.json").exists():
             return _load_hotpot(path / "qa_one-turn_data.json")
-        raise ValueError("folder holds neither queries.json (SQuAD) nor qa_one-turn_data.json (HotpotQA)")
+        if (path / "corpus.jsonl").exists() and (path / "questions.jsonl").exists():
+            return _load_corpus_set(path)
+        raise ValueError("folder holds none of queries.json (SQuAD), qa_one-turn_data.json (HotpotQA), "
+                         "corpus.jsonl + questions.jsonl (news2023)")
     if path.name == "queries.json":
         return _load_squad(path.parent)
     if path.name == "qa_one-turn_data.json":
@@ -88,6 +91,19 @@ def _load_seed(path: Path, seed_dir: Path | None) -> QASet:
         items.append(QAItem(turns=turns, answers=tuple(tuple(g) for g in row.get("all", [])),
                             abstain=bool(row.get("abstain")), support=row.get("support", "")))
     return QASet(name=path.stem, items=items, seed_dir=seed_dir)
+
+
+def _load_corpus_set(folder: Path) -> QASet:
+    """A corpus of web pages (`corpus.jsonl`: id, title, url, text) and seed-format questions.
+    Each page becomes one document whose first line is its title, as a saved web page reads."""
+    corpus = []
+    for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            title = " ".join((row.get("title") or "").split())
+            corpus.append(f"{title}\n\n{row['text']}" if title else row["text"])
+    qa = _load_seed(folder / "questions.jsonl", None)
+    return QASet(name=folder.name, items=qa.items, corpus=list(dict.fromkeys(corpus)))
 
 
 def _load_squad(folder: Path) -> QASet:
