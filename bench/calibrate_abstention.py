@@ -1,11 +1,14 @@
-"""Calibrate the extractive answerer's abstention threshold on a QA set with unanswerable questions.
+"""Calibrate the reader's abstention threshold on several QA sets at once.
 
-    python bench/calibrate_abstention.py ../shared/eval/squad2 --index /tmp/rag-calib
+    python bench/calibrate_abstention.py ../shared/eval/news2023 ../shared/eval/squad2 \
+        ../shared/eval/seed_dev.jsonl --index /tmp/rag-calib
 
-For each question it records the best evidence score once, then sweeps the threshold and prints,
-for each value, answer accuracy on answerable questions (the chosen sentence holds a gold answer
-and the answerer did not abstain) and abstention accuracy on unanswerable ones. Pick the value
-that balances the two and set it as `abstain_threshold` in rag/config.py.
+For each question of each set it records, once, the reader's best evidence score and whether the
+answer it would give holds a gold answer; then it sweeps the threshold and prints, per set and
+for the sets together, accuracy (answered and right), abstention on unanswerable questions and
+false abstention on answerable ones. The pick maximises the mean over sets of
+(accuracy + abstention) / 2 among the thresholds that keep every answerable seed question; set it
+as `abstain_threshold` in rag/config.py. Each set gets its own index folder under --index.
 """
 
 from __future__ import annotations
@@ -19,42 +22,72 @@ from rag.answering import ExtractiveAnswerer
 from rag.evaluation import contains, load_qa_set
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("qa_set", type=Path)
-    ap.add_argument("--index", type=Path, default=Path("/tmp/rag-calibrate"))
-    ap.add_argument("--limit", type=int)
-    ap.add_argument("--similarity-weight", type=float, default=None)
-    args = ap.parse_args()
-
-    qa = load_qa_set(args.qa_set)
-    assistant = Assistant(index_dir=args.index, llm="none")
-    assistant.ingest(qa.corpus_paths(args.index))
+def scores(path: Path, index: Path, seeds: Path) -> tuple[str, list[tuple[float, bool, bool]]]:
+    """(set name, [(best score, unanswerable, right answer)]) for one QA set."""
+    qa = load_qa_set(path, seed_dir=seeds)
+    folder = index / qa.name
+    assistant = Assistant(index_dir=folder, llm="none")
+    assistant.ingest(qa.corpus_paths(folder))
     s = assistant.settings
-    answerer = ExtractiveAnswerer(assistant.embedder, assistant.store.lexical().idf, 0.0, s.max_answer_sentences,
-                                  **({"similarity_weight": args.similarity_weight} if args.similarity_weight else {}))
     rows = []
-    for item in qa.items[: args.limit] if args.limit else qa.items:
-        answer = answerer.answer(item.question, assistant.retrieve(item.question))
-        best = max((c.score for c in answer.citations), default=0.0)
-        right = any(contains(answer.text, a) for g in item.answers for a in g) if item.answers else False
-        rows.append((best, item.abstain, right))
+    for item in qa.items:
+        history: list[tuple[str, str]] = []
+        for q in item.turns[:-1]:
+            history.append((q, assistant.ask(q, history).text))
+        from rag.followups import standalone_question
 
+        query = standalone_question(item.question, history)
+        reader = ExtractiveAnswerer(assistant.embedder, assistant.store.lexical().idf, -10.0, s.max_answer_sentences,
+                                    previous_answer=history[-1][1] if history else "",
+                                    span_weight=s.answer_span_weight)
+        passages = assistant.retrieve(query)
+        ranked = reader.rank(query, passages)
+        answer = reader.select(ranked, passages)
+        best = ranked[0].score if ranked else -10.0
+        right = bool(item.answers) and all(any(contains(answer.text, a) for a in g) for g in item.answers)
+        rows.append((best, item.abstain, right))
+    return qa.name, rows
+
+
+def rates(rows: list[tuple[float, bool, bool]], t: float) -> dict:
     answerable = [r for r in rows if not r[1]]
     unanswerable = [r for r in rows if r[1]]
-    print(f"{len(answerable)} answerable, {len(unanswerable)} unanswerable; "
-          f"accuracy ceiling (never abstain): {sum(r[2] for r in answerable) / max(len(answerable), 1):.3f}")
-    print("threshold  accuracy  abstention  mean")
-    best_t, best_mean = 0.0, -1.0
-    for i in range(20, 81):
+    acc = sum(r[2] and r[0] >= t for r in answerable) / max(len(answerable), 1)
+    abst = sum(r[0] < t for r in unanswerable) / len(unanswerable) if unanswerable else None
+    false = sum(r[0] < t for r in answerable) / max(len(answerable), 1)
+    return {"accuracy": acc, "abstention": abst, "false_abstention": false}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("qa_sets", type=Path, nargs="+")
+    ap.add_argument("--index", type=Path, default=Path("/tmp/rag-calibrate"))
+    ap.add_argument("--seeds", type=Path, default=Path("seeds"))
+    args = ap.parse_args()
+
+    sets = dict(scores(p, args.index, args.seeds) for p in args.qa_sets)
+    for name, rows in sets.items():
+        answerable = [r for r in rows if not r[1]]
+        print(f"{name}: {len(answerable)} answerable, {len(rows) - len(answerable)} unanswerable; accuracy ceiling "
+              f"(never abstain): {sum(r[2] for r in answerable) / max(len(answerable), 1):.3f}")
+    header = "threshold " + " ".join(f"{n[:10]:>10}.acc {n[:10]:>10}.abs {n[:10]:>10}.fab" for n in sets)
+    print(header)
+    best_t, best_mean = None, -1.0
+    for i in range(-20, 91):
         t = i / 100
-        acc = sum(r[2] and r[0] >= t for r in answerable) / max(len(answerable), 1)
-        abst = sum(r[0] < t for r in unanswerable) / max(len(unanswerable), 1)
-        if (acc + abst) / 2 > best_mean:
-            best_t, best_mean = t, (acc + abst) / 2
+        per = {n: rates(rows, t) for n, rows in sets.items()}
+        seed_ok = all(per[n]["false_abstention"] == 0 for n in per if "seed" in n)
+        goals = [(r["accuracy"] + r["abstention"]) / 2 for r in per.values() if r["abstention"] is not None]
+        mean = sum(goals) / max(len(goals), 1)
+        if seed_ok and mean > best_mean:
+            best_t, best_mean = t, mean
         if i % 2 == 0:
-            print(f"{t:9.2f}  {acc:8.3f}  {abst:10.3f}  {(acc + abst) / 2:.3f}")
-    print(json.dumps({"best_threshold": best_t, "mean_of_accuracy_and_abstention": round(best_mean, 3)}))
+            cells = " ".join(f"{r['accuracy']:14.3f} {r['abstention'] if r['abstention'] is not None else float('nan'):14.3f} "
+                             f"{r['false_abstention']:14.3f}" for r in per.values())
+            print(f"{t:9.2f} {cells}")
+    print(json.dumps({"best_threshold": best_t, "mean_of_accuracy_and_abstention": round(best_mean, 3),
+                      "at_best": {n: {k: (round(v, 3) if v is not None else None) for k, v in rates(rows, best_t).items()}
+                                  for n, rows in sets.items()} if best_t is not None else None}))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 from .assistant import Assistant
 from .errors import BackendUnavailable, ConfigError, IngestError, RagError, StoreError
-from .types import Answer, AnswerSentence, Citation, Document, FileError, IngestReport, Passage, SourceInfo
+from .types import (Answer, AnswerSentence, Citation, Document, FileError, IngestReport, Passage, Reply,
+                    SourceInfo)
 
 __all__ = ["Assistant", "Answer", "AnswerSentence", "Citation", "Document", "FileError", "IngestReport", "Passage",
-           "SourceInfo", "RagError", "ConfigError", "IngestError", "StoreError", "BackendUnavailable"]
+           "Reply", "SourceInfo", "RagError", "ConfigError", "IngestError", "StoreError", "BackendUnavailable"]

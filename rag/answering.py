@@ -1,76 +1,293 @@
-"""Passages -> Answer. The extractive answerer picks the retrieved sentences that answer the
-question and cites them; when the evidence is too weak it abstains and lists the nearest
-passages as "see also". It needs no LLM and is the fallback whenever an LLM is unavailable.
-`LLMAnswerer` lets a chat model (rag/llm.py) write the answer over the same evidence and keeps
-only the sentences rag/verification.py finds supported.
+"""Passages -> Answer: the reader. It ranks every sentence of the retrieved passages as the answer
+to the question, finds in the best one the span that answers it (a name, place, number, date, a
+reason...), checks that the question's own constraints (years, numbers, names) hold in that
+evidence, and either answers, leading with the span and citing the sentence, or abstains and
+lists the nearest passages. It needs no LLM and is what every other backend falls back to.
+
+It does not retrieve (rag/retrieval.py), rewrite follow-ups (rag/followups.py) or call a model
+(rag/llm_answer.py).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from .chunking import split_sentences
-from .store import tokenize
-from .types import Answer, AnswerSentence, Citation, Passage
+from .text import flatten, split_sentences, stem, stems, terms, tokenize
+from .types import Answer, AnswerSentence, Citation, Evidence, Passage, Question
 
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
-_PRONOUNS = re.compile(r"\b(he|him|his|she|her|hers|it|its|they|them|their|this|that|these|those|there|one)\b",
-                       re.IGNORECASE)
 # Words a question uses to ask for a statement ("what did X say?"); the answer seldom repeats them,
 # so they count for nothing in coverage.
 _REPORTING_WORDS = frozenset("say said says tell told according mention mentioned describe described".split())
 _SECOND_SENTENCE_MARGIN = 0.15  # how far below the best a complementary second sentence may score
 
+# ---- what the question asks for ----------------------------------------------------------------
+_KIND_NOUNS = {
+    "place": "city country state nation town region province capital place island continent county village "
+             "location area site venue destination border territory".split(),
+    "organisation": "team company group organization organisation party band club firm brand chain agency "
+                    "network bank airline retailer university school league maker manufacturer automaker "
+                    "carrier outlet newspaper union government ministry court body".split(),
+    "person": "person man woman player actor actress singer rapper president leader politician star candidate "
+              "author writer minister official director ceo founder king queen prince princess pope judge "
+              "senator governor rider driver athlete artist musician celebrity figure member coach "
+              "footballer quarterback pitcher chef billionaire journalist".split(),
+    "title": "show film movie book song album series novel game title play episode programme program "
+             "painting documentary memoir app name word term nickname".split(),
+    "date": "year day date month decade century time".split(),
+    "number": "number amount percentage percent age price cost total rate figure sum population".split(),
+}
+_NOUN_KIND = {n: kind for kind, nouns in _KIND_NOUNS.items() for n in nouns}
+_CODE_WORDS = re.compile(r"\b(command|code|function|option|flag|syntax|snippet|script|install|run|api|"
+                         r"argument|parameter|config(?:ure|uration)?)\b", re.IGNORECASE)
+# A capitalised word that begins a sentence or a question but names nothing.
+_COMMON = frozenset("""a an the he she it they we i you his her its their this that these those there here what
+who whom whose which when where why how yes no according in on at to of for from by with as and but or so also
+some most many several both one two three however while although after before during since because if then
+is are was were do does did has have had can could will would should may might must new recently this week
+last year month according meanwhile earlier later now today yesterday monday tuesday wednesday thursday friday
+saturday sunday mr mrs ms dr""".split())
+_CAPWORD = r"(?:[A-Z][\w’'&.\-]*\w|[A-Z])"
+_CONNECT = r"(?:of|the|de|del|da|di|van|von|der|al|bin|ibn|&|le|la|du)"
+_NAME = re.compile(rf"{_CAPWORD}(?:(?:\s+{_CONNECT})*\s+{_CAPWORD}|/{_CAPWORD})*")
+_QUOTED = re.compile(r"[\"“‘']([^\"“”‘’']{2,80})[\"”’']")
+_PAREN = re.compile(r"\(([^()]{2,60})\)")
+_NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|"
+            r"fifty|hundred|hundreds|thousand|thousands|dozen|dozens|million|millions|billion|trillion|half)")
+_NUMBER = re.compile(rf"(?:[$€£¥]\s?)?(?:\d[\d,.]*\d|\d)(?:\s?(?:%|percent|per cent|million|billion|trillion|"
+                     rf"thousand|hundred|[kKmMbB]n?\b))?(?:\s+[a-z][a-z-]+)?|\b{_NUMWORD}(?:[\s-]+{_NUMWORD})*"
+                     rf"(?:\s+[a-z][a-z-]+)?", re.IGNORECASE)
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+          r"Jan\.?|Feb\.?|Mar\.?|Apr\.?|Jun\.?|Jul\.?|Aug\.?|Sept?\.?|Oct\.?|Nov\.?|Dec\.?)")
+_DATE = re.compile(rf"\b(?:\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|"
+                   rf"{_MONTH}\s+\d{{4}}|(?:in\s+)?{_MONTH}|(?:1[5-9]|20)\d\d(?:s)?|(?:Monday|Tuesday|Wednesday|"
+                   rf"Thursday|Friday|Saturday|Sunday)|(?:last|next|this)\s+(?:year|month|week))\b")
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
+_Q_NUMBER = re.compile(r"(?<![\w.])\d[\d,.]*\d(?![\w.])|(?<![\w.])\d(?![\w.])")
+_REASON = re.compile(r"\b(?:because(?: of)?|due to|as a result of|owing to|thanks to|in order to|so that|after|"
+                     r"amid|given|since|as|under|following|for fear)\b", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[,;:.!?\"”)–—]|\s(?:and|but|while|which|who|when|where|although|said|told|says)\s")
+# Photo credits end captions in news pages: "... Joseph Eid/Getty", "Photo: Jane Doe/AFP".
+_PHOTO = re.compile(r"\b(?:photo\w*|picture|image|pictured|shot)\b", re.IGNORECASE)
+_CREDIT = re.compile(r"([A-Z][\w'.-]+\s+[A-Z][\w'.-]+)\s*/\s*(?:Getty|AFP|Reuters|AP|EPA|PA|Shutterstock|"
+                     r"Alamy|Bloomberg|Corbis|Rex|Anadolu|NurPhoto|SOPA|Xinhua)\b")
+# "What other name is used for IS?": "IS (Daesh)", "IS, also known as Daesh".
+_ALIAS_Q = re.compile(r"\b(?:other names?|also (?:known|called)|alias|nicknamed?|stands? for|short for|acronym|"
+                      r"abbreviation|real name|known as)\b", re.IGNORECASE)
+_CODEY = re.compile(r"(^\s*[$#>]\s|[{};]\s*$|\w\([^)]*\)|==|=>|->|::|</?\w+>|^\s*(?:import|from|def|class|"
+                    r"return|sudo|pip|apt|git|npm|cd|ls)\b)")
 
-@dataclass(frozen=True)
-class Evidence:
-    """A candidate answer sentence with the signals used to rank it."""
 
-    text: str
-    source: str
-    start: int
-    end: int
-    page: int | None
-    similarity: float  # cosine(question, sentence)
-    coverage: float  # IDF-weighted share of the question's words found in the sentence or its neighbours
-    score: float
-    matched: frozenset[str] = frozenset()  # the question's (stemmed) words the sentence itself holds
+def analyse(question: str) -> Question:
+    """What kind of answer the question wants, and the constraints it sets."""
+    q = flatten(question)
+    low = q.lower()
+    kind = "other"
+    subject = ""
+    focus = ""
+    m = re.search(r"\b(?:which|what)((?:\s+[\w-]+){1,4})", low)
+    if m:
+        focus = next((w for w in m.group(1).split() if _kind_of_noun(w)), "")
+    who_is = re.match(r"\s*who\s+(?:is|was|are|were)\s+(.+?)\??$", q, re.IGNORECASE)
+    if who_is and _NAME.fullmatch(who_is.group(1).strip().rstrip("?").strip()):
+        kind, subject = "definition", who_is.group(1).strip().rstrip("?").strip()
+    elif re.search(r"\bhow (?:many|much|old|long|far|big|large|tall|high|often)\b|\bwhat (?:percentage|age|number)\b",
+                   low):
+        kind = "number"
+    elif re.search(r"\b(?:when|what year|what date|what day|which year|since when|what month)\b", low):
+        kind = "date"
+    elif re.search(r"\bwhere\b", low):
+        kind = "place"
+    elif re.search(r"\bwhy\b|\bwhat (?:caused|led to|is the reason)\b|\bbecause of what\b", low):
+        kind = "reason"
+    elif re.search(r"\b(?:who|whom|whose)\b", low):
+        kind = "person"
+    elif focus:
+        kind = _kind_of_noun(focus)
+    elif re.search(r"\b(?:what|which)\b", low):
+        kind = "thing"
+    # Names: capitalised phrases, less the first word of a sentence unless it is plainly a name.
+    names = []
+    for nm in _NAME.finditer(q):
+        words = [w for w in re.split(r"[\s/]+", nm.group(0)) if w.lower() not in _COMMON or w.isupper() and len(w) > 1]
+        if words:
+            names.append(" ".join(words))
+    numbers = tuple(dict.fromkeys(n.replace(",", "") for n in _Q_NUMBER.findall(q)))
+    return Question(text=q, kind=kind, subject=subject, names=tuple(dict.fromkeys(names)), numbers=numbers,
+                    asks_code=bool(_CODE_WORDS.search(q)), focus=focus)
 
 
-def stem(token: str) -> str:
-    """A light suffix stripper: enough to match 'strikes'/'strike' and 'moving'/'moved'."""
-    for suffix in ("ings", "ing", "edly", "ed", "es", "s"):
-        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
-            return token[: -len(suffix)]
-    return token
+def _kind_of_noun(word: str) -> str:
+    return _NOUN_KIND.get(word) or _NOUN_KIND.get(word.rstrip("s")) or ""
 
 
-def standalone_question(question: str, history: list[tuple[str, str]]) -> str:
-    """Make a follow-up searchable without an LLM: when it leans on earlier turns (a pronoun, or
-    almost no words of its own), prefix the previous question so retrieval sees the topic."""
-    if not history:
-        return question
-    own = tokenize(question)
-    if _PRONOUNS.search(question) or len(own) <= 2:
-        return f"{history[-1][0]} {question}"
-    return question
+# ---- the span that answers ---------------------------------------------------------------------
+def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
+    """(start, end) spans in the sentence that could be an answer of this kind."""
+    spans: list[tuple[int, int]] = []
+    if kind in ("person", "place", "organisation", "title", "thing", "other", "definition"):
+        for m in _NAME.finditer(sentence):
+            a, b = m.span()
+            while True:  # "The Buffalo Bills": the leading common word is not part of the name
+                first = re.match(r"(\S+)\s+", sentence[a:b])
+                if first and first.group(1).lower() in _COMMON:
+                    a += first.end()
+                else:
+                    break
+            if sentence[a:b].lower() not in _COMMON:
+                spans.append((a, b))
+        spans += [m.span(1) for m in _QUOTED.finditer(sentence)]
+        spans += [m.span(1) for m in _PAREN.finditer(sentence)]
+    if kind in ("number", "thing", "other"):
+        spans += [m.span() for m in _NUMBER.finditer(sentence) if re.search(r"\d|\w{3}", m.group(0))]
+    if kind in ("date", "number"):
+        spans += [m.span() for m in _DATE.finditer(sentence)]
+    return [(a, b) for a, b in spans if b > a and sentence[a:b].strip()]
 
 
+def _continuation(sentence: str, asked: set[str]) -> tuple[int, int] | None:
+    """What follows the last of the question's words in the sentence, to the end of its clause:
+    "What has Sirte seen an influx of?" -> "foreign fighters"."""
+    last = None
+    for m in re.finditer(r"\w+", sentence):
+        if stem(m.group(0).lower()) in asked:
+            last = m
+    if last is None:
+        return None
+    rest = sentence[last.end():]
+    lead = re.match(r"\s*(?:(?:of|out|up|off|about|that|to|for|with|as|is|was|were|are|by)\s+)*", rest)
+    a = last.end() + lead.end()
+    stop = _CLAUSE_END.search(sentence, a)
+    b = stop.start() if stop else len(sentence)
+    b = min(b, a + 120)
+    return (a, b) if len(tokenize(sentence[a:b])) >= 1 else None
+
+
+def _reason(sentence: str) -> tuple[int, int] | None:
+    m = _REASON.search(sentence)
+    if not m:
+        return None
+    stop = _CLAUSE_END.search(sentence, m.end() + 1)
+    b = stop.start() if stop else len(sentence)
+    return (m.start(), b) if len(tokenize(sentence[m.start():b])) >= 2 else None
+
+
+def _definition(sentence: str, subject: str) -> tuple[int, int] | None:
+    """For "who is X?": the apposition after X ("X, the head of intelligence in ..."), what X is
+    ("X is a ..."), or the title in front of X ("Foreign Minister X")."""
+    words = [re.escape(w) for w in subject.split()]
+    m = re.search(r"\b" + r"\s+".join(words) + r"\b", sentence) if words else None
+    if not m:  # the surname alone, as articles name people after the first mention
+        m = re.search(rf"\b{words[-1]}\b", sentence) if words else None
+    if not m:
+        return None
+    after = sentence[m.end():]
+    app = re.match(r"\s*(?:,|\(|–|—|-)\s*((?:an?|the|who is|who was|one of)\b[^,;:()\"“]{3,150}?)(?=\s*(?:,|;|\)|:|\.|"
+                   r"\s(?:told|said|says|who|has|had|was|is|will)\b|$))", after)
+    if app:
+        a = m.end() + app.start(1)
+        return a, a + len(app.group(1).rstrip())
+    pred = re.match(r"\s+(?:is|was|has been|became|serves as|served as)\s+((?:an?|the)\b[^,;:\"“]{3,150}?)(?=[,;.]|$)",
+                    after)
+    if pred:
+        a = m.end() + pred.start(1)
+        return a, a + len(pred.group(1).rstrip())
+    before = re.search(r"((?:[A-Z][\w-]*\s+){1,4})$", sentence[: m.start()])
+    if before and before.group(1).split()[0].lower() not in _COMMON:
+        return before.start(1), before.end(1) - 1
+    return None
+
+
+def pattern_answer(question: Question, sentence: str) -> tuple[int, int] | None:
+    """Answers that a sentence's form gives away whatever its words: a photo credit for "who took
+    the photo?", a bracketed or "also known as" alias for "what other name...?"."""
+    if _PHOTO.search(question.text):
+        credit = _CREDIT.search(sentence)
+        if credit:
+            return credit.span(1)
+    if _ALIAS_Q.search(question.text):
+        for name in question.names:
+            m = re.search(rf"\b{re.escape(name)}\s*(?:\(([^()]{{2,40}})\)|,?\s+(?:also known as|aka|also called|"
+                          rf"known as|or)\s+({_CAPWORD}(?:\s+{_CAPWORD})*))", sentence)
+            if m:
+                return m.span(1) if m.group(1) else m.span(2)
+    return None
+
+
+def find_answer(question: Question, sentence: str, asked: set[str]) -> tuple[int, int] | None:
+    """The span of `sentence` that answers `question` (offsets in the sentence), or None. A span
+    the question already says ("Who is Ismail Shukri?" -> "Ismail Shukri") is no answer."""
+    if question.kind == "definition":
+        span = _definition(sentence, question.subject)
+        if span:
+            return span
+    if question.kind == "reason":
+        return _reason(sentence)
+    qlow = question.text.lower()
+
+    def new(span: tuple[int, int]) -> bool:
+        text = sentence[span[0]:span[1]]
+        return bool(stems(text) - asked) and text.lower() not in qlow
+
+    special = pattern_answer(question, sentence)
+    if special:
+        return special
+    spans = [s for s in _candidates(question.kind, sentence) if new(s)]
+    if question.focus:  # "which show ...?" -> "the show Squid Game"
+        for m in re.finditer(rf"\b{re.escape(question.focus)}s?\b", sentence, re.IGNORECASE):
+            after = [sp for sp in spans if 0 <= sp[0] - m.end() <= 2]
+            if after:
+                return after[0]
+    if question.kind in ("thing", "other") or not spans:
+        cont = _continuation(sentence, asked)
+        if cont and new(cont) and question.kind in ("thing", "other"):
+            spans.insert(0, cont)
+    if not spans:
+        return None
+    # The answer sits near the question's words: "X told BBC Newsnight" for "who told ...".
+    anchors = [m.start() for m in re.finditer(r"\w+", sentence)
+               if stem(m.group(0).lower()) in asked or m.group(0) in asked]
+    if not anchors:
+        return spans[0]
+
+    def distance(span: tuple[int, int]) -> float:
+        return min(min(abs(span[0] - x), abs(span[1] - x)) for x in anchors)
+
+    return min(spans, key=distance)
+
+
+# ---- the reader --------------------------------------------------------------------------------
 class ExtractiveAnswerer:
+    """Ranks the sentences of retrieved passages as answers and answers from the best, or abstains.
+
+        reader = ExtractiveAnswerer(embedder, idf, threshold=0.5)
+        ranked = reader.rank("who is Ismail Shukri?", passages)
+        answer = reader.select(ranked, passages)   # Answer, leading with the answer span
+    """
+
     def __init__(self, embedder, idf: Callable[[str], float], threshold: float = 0.4, max_sentences: int = 2,
-                 similarity_weight: float = 0.5, previous_answer: str = ""):
-        """`previous_answer`: in a conversation, the last answer's text (see `should_abstain`)."""
+                 similarity_weight: float = 0.5, previous_answer: str = "", span_weight: float = 0.1):
+        """`previous_answer`: in a conversation, the last answer's text (see `should_abstain`).
+        `span_weight`: what finding an answer of the asked kind adds to a sentence's score."""
         self.embedder = embedder
         self.idf = idf
         self.threshold = threshold
         self.max_sentences = max_sentences
         self.similarity_weight = similarity_weight
         self.previous_answer = previous_answer
+        self.span_weight = span_weight
+        self.question: Question | None = None
+        self.notice = ""
 
     def rank(self, question: str, passages: list[Passage]) -> list[Evidence]:
-        """Every sentence of the passages, best evidence first."""
+        """Every sentence of the passages, best evidence first. Sentences that cannot be an answer
+        (running headers repeated across pages, code lines unless code is asked for, fragments)
+        rank last; a sentence whose passage breaks one of the question's constraints ranks below
+        every one that keeps them."""
+        q = analyse(question)
+        self.question = q
         cands: list[tuple[int, int, int, int]] = []  # passage index, start, end, index of sentence in passage
         spans_by_passage: list[list[tuple[int, int]]] = []
         seen: set[tuple[str, int]] = set()
@@ -85,24 +302,60 @@ class ExtractiveAnswerer:
                 cands.append((pi, a, b, idx))
         if not cands:
             return []
-        vectors = self.embedder.encode([question] + [passages[pi].text[a:b] for pi, a, b, _ in cands])
+        repeated = _repeated_lines(passages)
+        vectors = self.embedder.encode([q.text] + [flatten(passages[pi].text[a:b]) for pi, a, b, _ in cands])
         sims = vectors[1:] @ vectors[0]
-        terms = {stem(t) for t in tokenize(question) if t not in _REPORTING_WORDS}
-        weights = {t: self.idf(t) for t in terms}
+        wanted = terms(question) - {stem(w) for w in _REPORTING_WORDS}
+        asked = terms(question)
+        weights = {t: self.idf(t) for t in wanted}
         total = sum(weights.values()) or 1.0
+        kept = {pi: self.constraints_hold(q, p) for pi, p in enumerate(passages)}
         out: list[Evidence] = []
         for (pi, a, b, idx), sim in zip(cands, sims):
             p, spans = passages[pi], spans_by_passage[pi]
+            text = p.text[a:b]
             # Neighbouring sentences count half: "He said ..." after the sentence naming him.
-            own = {stem(t) for t in tokenize(p.text[a:b])}
+            own = terms(text)
+            if pattern_answer(q, text):  # its form answers what the words ask: count them as said
+                own |= asked
             lo, hi = spans[max(idx - 1, 0)][0], spans[min(idx + 1, len(spans) - 1)][1]
-            near = {stem(t) for t in tokenize(p.text[lo:hi])}
+            near = terms(p.text[lo:hi])
             cov = sum(w if t in own else (0.5 * w if t in near else 0.0) for t, w in weights.items()) / total
             score = self.similarity_weight * float(sim) + (1 - self.similarity_weight) * cov
-            out.append(Evidence(text=p.text[a:b], source=p.source, start=p.start + a, end=p.start + b, page=p.page,
-                                similarity=float(sim), coverage=cov, score=score, matched=frozenset(own & terms)))
+            span = find_answer(q, text, asked)
+            if span:
+                score += self.span_weight
+            if len(own - asked) < 2 and q.kind != "other":
+                score -= self.span_weight  # restates the question: "Tesla Q2 2020 revenue."
+            if not _answerable_text(text, q) or flatten(text) in repeated:
+                score -= 1.0
+            if not kept[pi]:
+                score -= 1.0
+            start = p.start + a
+            out.append(Evidence(text=text, source=p.source, start=start, end=p.start + b, page=p.page,
+                                similarity=float(sim), coverage=cov, score=score, matched=frozenset(own & wanted),
+                                answer_start=start + span[0] if span else None,
+                                answer_end=start + span[1] if span else None, title=p.title))
         out.sort(key=lambda e: -e.score)
+        if out and out[0].score < 0 and not all(kept.values()):
+            self.notice = _constraint_notice(q, passages)
         return out
+
+    @staticmethod
+    def constraints_hold(q: Question, passage: Passage) -> bool:
+        """The years, numbers and names the question gives occur in the passage or its title.
+        A name counts as present when any of its words does ("Shukri" for "Ismail Shukri")."""
+        text = f"{passage.title}\n{passage.text}"
+        low = text.lower()
+        plain = text.replace(",", "")
+        for n in q.numbers:
+            if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", plain):
+                return False
+        for name in q.names:
+            words = [w for w in re.split(r"[\s/]+", name) if len(w) > 2 and w.lower() not in _COMMON]
+            if words and not any(re.search(rf"(?<!\w){re.escape(w.lower())}", low) for w in words):
+                return False
+        return True
 
     def answer(self, question: str, passages: list[Passage]) -> Answer:
         return self.select(self.rank(question, passages), passages)
@@ -112,13 +365,13 @@ class ExtractiveAnswerer:
             return True
         # A follow-up whose best evidence the previous answer already cited stays on an established
         # topic, so it is not held to the threshold ("What is his name?" has few words of its own).
-        on_topic = bool(self.previous_answer) and ranked[0].text in self.previous_answer
+        on_topic = bool(self.previous_answer) and ranked[0].text in self.previous_answer and ranked[0].score > 0
         return ranked[0].score < self.threshold and not on_topic
 
     def select(self, ranked: list[Evidence], passages: list[Passage]) -> Answer:
         """The answer from already ranked evidence: the best sentences, or an abstention."""
         if self.should_abstain(ranked):
-            return abstention(passages)
+            return abstention(passages, self.notice)
         return cited_answer(self.choose(ranked))
 
     def choose(self, ranked: list[Evidence]) -> list[Evidence]:
@@ -136,17 +389,68 @@ class ExtractiveAnswerer:
         return chosen
 
 
-def abstention(passages: list[Passage]) -> Answer:
-    return Answer(text=ABSTAIN_TEXT, citations=[], abstained=True, see_also=list(passages[:3]), backend="none")
+def _answerable_text(text: str, q: Question) -> bool:
+    """A sentence a person would accept as an answer: not a bare page number or heading fragment,
+    not a code or command line unless the question asks for code."""
+    words = re.findall(r"[^\W\d_]{2,}", text)
+    if len(words) < 2 and not (q.kind in ("number", "date") and re.search(r"\d", text)):
+        return False
+    return q.asks_code or not _CODEY.search(text)
+
+
+def _repeated_lines(passages: list[Passage]) -> set[str]:
+    """Lines that recur on different pages of one document: running headers and footers."""
+    seen: dict[tuple[str, str], set[int | None]] = {}
+    for p in passages:
+        if p.page is None:
+            continue
+        for line in p.text.splitlines():
+            line = flatten(line)
+            if line:
+                seen.setdefault((p.source, line), set()).add(p.page)
+    return {line for (_, line), pages in seen.items() if len(pages) > 1}
+
+
+def _constraint_notice(q: Question, passages: list[Passage]) -> str:
+    """What the documents cover instead: "The documents cover 2018, not 2019." """
+    if not passages:
+        return ""
+    asked_years = [n for n in q.numbers if _YEAR.fullmatch(n)]
+    found = list(dict.fromkeys(y for p in passages[:3] for y in _YEAR.findall(f"{p.title} {p.text}")
+                               if y not in asked_years))
+    if asked_years and found:
+        return f"The documents cover {', '.join(found[:3])}, not {', '.join(asked_years)}."
+    missing = [n for n in q.numbers + q.names if not any(ExtractiveAnswerer.constraints_hold(
+        Question(text="", kind="other", names=(n,) if n in q.names else (), numbers=(n,) if n in q.numbers else ()),
+        p) for p in passages)]
+    if missing:
+        return f"No passage mentions {', '.join(missing[:3])}."
+    return ""
+
+
+def abstention(passages: list[Passage], notice: str = "") -> Answer:
+    return Answer(text=ABSTAIN_TEXT, citations=[], abstained=True, see_also=list(passages[:3]), backend="none",
+                  notice=notice)
+
+
+def lead_parts(evidence: list[Evidence]) -> list[tuple[str, tuple[Evidence, ...]]]:
+    """The answer span as its own first sentence, then the evidence sentences, each citing itself."""
+    parts: list[tuple[str, tuple[Evidence, ...]]] = []
+    best = evidence[0]
+    span = flatten(best.answer).strip(" ,;:–—-")
+    if span and len(span) < 0.8 * len(flatten(best.text)):
+        parts.append((span[:1].upper() + span[1:] + ("" if span.endswith((".", "!", "?")) else "."), (best,)))
+    return parts + [(e.text, (e,)) for e in evidence]
 
 
 def cited_answer(evidence: list[Evidence], backend: str = "none") -> Answer:
-    return compose([(e.text, (e,)) for e in evidence], backend)
+    return compose(lead_parts(evidence), backend)
 
 
 def compose(parts: list[tuple[str, tuple[Evidence, ...]]], backend: str, notice: str = "") -> Answer:
     """An Answer from (sentence, the evidence it cites) pairs. Citations are numbered in order of
-    first use, one per source sentence, however many answer sentences cite it."""
+    first use, one per source sentence, however many answer sentences cite it. The text of the
+    answer for a prefix of `parts` is a prefix of the answer's text, so it can be streamed."""
     numbers: dict[tuple[str, int, int], int] = {}
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
@@ -159,172 +463,17 @@ def compose(parts: list[tuple[str, tuple[Evidence, ...]]], backend: str, notice:
                 citations.append(Citation(n=numbers[key], source=e.source, start=e.start, end=e.end, quote=e.text,
                                           score=e.score, page=e.page))
             ns.append(numbers[key])
-        quoted = len(evidence) == 1 and text == evidence[0].text
+        quoted = len(evidence) == 1 and flatten(text).rstrip(".") in flatten(evidence[0].text)
         sentences.append(AnswerSentence(text=text, citations=tuple(dict.fromkeys(ns)), quoted=quoted))
-    text = " ".join(f"{s.text} " + "".join(f"[{n}]" for n in s.citations) for s in sentences)
+    text = " ".join(sentence_text(s) for s in sentences)
     return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=backend,
                   notice=notice)
 
 
-# ---- LLM answers ---------------------------------------------------------------------------------
-# The LLM writes; the evidence decides. The extractive ranking picks what the model sees and whether
-# to answer at all, and every sentence the model writes is verified against what it cites.
-
-# Small models like to announce their answer ("The answer is: ...", "The passage mentions that ...");
-# the announcement carries nothing and the rest may be a good answer.
-_META = re.compile(r"^(?:(?:the )?(?:answer|passage|passages|text|question)\b[^:]{0,60}:\s*[\"“]?|"
-                   r"(?:the )?(?:passages?|text|context)(?: \[\d+\])? (?:mentions|says|states|notes|explains|"
-                   r"indicates|tells us|reports|describes how) (?:that )?|according to (?:the )?passages?(?: \[\d+\])?, )",
-                   re.IGNORECASE)
-_LIST_MARK = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+")  # "1. In 1939, ..."
-# Not an answer: "I don't know", or talk about the passages/question instead of the documents' content.
-_IDK = re.compile(r"\b(i don'?t know|(?:do|does|did)(?:n'?t| not) (?:contain|mention|say|provide|answer)|"
-                  r"not (?:contain|mention|say)|none of (?:them|the)|no (?:information|answer)|"
-                  r"the (?:passages?|question|text|context)\b|\bthe answer is\b)", re.IGNORECASE)
+def sentence_text(s: AnswerSentence) -> str:
+    """How an answer sentence reads in the answer's text: on one line, then its [n] markers."""
+    return f"{flatten(s.text)} " + "".join(f"[{n}]" for n in s.citations)
 
 
-def numbered_passages(ranked: list[Evidence], limit: int) -> dict[int, Evidence]:
-    """The best evidence sentences, numbered from 1 in rank order, as the model will see them."""
-    # Headings and captions ("Sirte Libya") rank well on shared words but answer nothing; a small
-    # model given one simply repeats it.
-    useful = [e for e in ranked if len(e.text.split()) >= 4][:limit]
-    return dict(enumerate(useful, start=1))
-
-
-def _as_checkable(numbered: dict[int, Evidence]):
-    from .verification import NumberedPassage, SourceSentence
-
-    return [NumberedPassage(n, (SourceSentence(e.text, e.source, e.start, e.end, e.page),))
-            for n, e in numbered.items()]
-
-
-def render_passages(numbered: dict[int, Evidence]) -> str:
-    return "\n".join(f"[{n}] {' '.join(e.text.split())}" for n, e in numbered.items())
-
-
-class LLMAnswerer:
-    """Asks a chat model for a short cited answer over numbered evidence, then keeps only what the
-    cited passages support. Unsupported sentences are dropped; when nothing survives, the extractive
-    answer (the best-ranked source sentences, quoted) stands instead, with a notice. What survives
-    leads the answer, and the extractive sentences follow it, quoted, unless it already says them
-    (`llm_keep_evidence`)."""
-
-    def __init__(self, settings, extractive: ExtractiveAnswerer, verifier, backend: str):
-        self.settings = settings
-        self.extractive = extractive
-        self.verifier = verifier
-        self.backend = backend
-
-    def stream(self, question: str, ranked: list[Evidence], passages: list[Passage]):
-        """Yield the model's tokens (str) as they come, then the verified Answer."""
-        from . import llm, prompts
-        from .errors import BackendUnavailable
-
-        if self.extractive.should_abstain(ranked):  # whatever a model would write, the documents do not answer
-            answer = abstention(passages)
-            yield from _pieces(answer.text)
-            yield answer
-            return
-        numbered = numbered_passages(ranked, self.settings.llm_passages)
-        system, user = prompts.load("answer").render(passages=render_passages(numbered), question=question)
-        drafts: list[str] = []
-        try:
-            text = ""
-            for piece in llm.stream_text(llm.chat_model(self.settings), system, user, self.settings):
-                text += piece
-                yield piece
-            drafts.append(text)
-            for i in range(1, self.settings.llm_candidates):  # sampled alternatives, not streamed
-                model = llm.chat_model(self.settings, temperature=0.7)
-                drafts.append(llm.complete(model, system, user, self.settings))
-        except BackendUnavailable as e:
-            if not drafts:
-                answer = cited_answer(self.extractive.choose(ranked))
-                yield replace(answer, notice=f"LLM unavailable, showing the extractive answer instead. {e}")
-                return
-        yield self.best(question, drafts, ranked, numbered)
-
-    def best(self, question: str, drafts: list[str], ranked: list[Evidence], numbered: dict[int, Evidence]) -> Answer:
-        """The verified answer from the best supported draft, or the extractive answer."""
-        from .verification import split_draft
-
-        checkable = _as_checkable(numbered)
-        results = []
-        for draft in drafts:
-            checks = self.verifier.check(split_draft(draft), checkable)
-            kept = sum(c.supported for c in checks)
-            results.append(((kept, -len(checks) + kept, sum(c.similarity for c in checks if c.supported)), checks))
-        _, checks = max(results, key=lambda r: r[0])
-        # Supported is not enough: an answer built only on weaker passages is true but often beside
-        # the point (asked which city's chief spoke, it describes another city), so the model's
-        # answer must draw on the best evidence, passage 1.
-        on_point = any(c.supported and 1 in c.cited for c in checks)
-        lead, dropped = self.lead(question, checks, numbered) if on_point else ([], 0)
-        evidence = self.extractive.choose(ranked)
-        if not lead:
-            return replace(cited_answer(evidence), notice="The model's answer was not supported by the best "
-                                                          "passage; showing the extractive answer instead.")
-        notice = (f"{dropped} sentence(s) of the model's answer were not supported by the passages they cite "
-                  "and were removed.") if dropped else ""
-        if self.settings.llm_keep_evidence:
-            # A small model's true sentence often leaves out the very name or date asked for, so the
-            # evidence sentences follow the model's, quoted, unless the model already said them.
-            # A model's sentence that is only a piece of an evidence sentence adds nothing to it.
-            quotes = [_words(e.text) for e in evidence]
-            lead = [(text, cited) for text, cited in lead if not any(_words(text) in q for q in quotes)]
-            said = _words(" ".join(text for text, _ in lead))
-            lead += [(e.text, (e,)) for e in evidence if _words(e.text) not in said]
-        return compose(lead, self.backend, notice)
-
-    @staticmethod
-    def lead(question: str, checks, numbered: dict[int, Evidence]) -> tuple[list[tuple[str, tuple[Evidence, ...]]], int]:
-        """The model's sentences that may be shown, with the evidence they cite, and how many were
-        dropped: unsupported ones, refusals and talk about the passages, and ones that only repeat
-        the question."""
-        asked = {stem(t) for t in tokenize(question)}
-        shown: list[tuple[str, tuple[Evidence, ...]]] = []
-        dropped = 0
-        for c in checks:
-            text = _META.sub("", _LIST_MARK.sub("", c.draft.text)).strip() or c.draft.text
-            text = text[:1].upper() + text[1:]
-            if not c.supported or _IDK.search(text) or {stem(t) for t in tokenize(text)} <= asked:
-                dropped += 1
-            elif all(text != t for t, _ in shown):
-                shown.append((text, tuple(numbered[n] for n in c.cited)))
-        return shown, dropped
-
-
-def _words(text: str) -> str:
-    """Content words in order, space-padded, for "does this text already say that sentence"."""
-    return f" {' '.join(tokenize(text))} "
-
-
-def _pieces(text: str) -> list[str]:
-    return re.findall(r"\S+\s*", text)
-
-
-def condense_question(question: str, history: list[tuple[str, str]], settings) -> tuple[str, str]:
-    """(standalone question, notice). The LLM rewrites a follow-up where one is configured; its
-    rewrite is kept only if it brings in words from the conversation, otherwise (or when the
-    backend is down) `standalone_question` does it without a model."""
-    fallback = standalone_question(question, history)
-    if not history or not settings.uses_llm:
-        return fallback, ""
-    from . import llm, prompts
-    from .errors import BackendUnavailable
-
-    turns = history[-2:]
-    convo = "\n".join(f"Q: {q}\nA: {' '.join(a.split())[:300]}" for q, a in turns)
-    system, user = prompts.load("condense").render(history=convo, question=question)
-    try:
-        text = llm.complete(llm.chat_model(settings, temperature=0.0), system, user, settings)
-    except BackendUnavailable as e:
-        return fallback, f"LLM unavailable for the follow-up question, used the earlier turn instead. {e}"
-    rewrite = " ".join(text.strip().splitlines()[0].split()).strip("\"'") if text.strip() else ""
-    own = {stem(t) for t in tokenize(question)}
-    context = {stem(t) for q, a in turns for t in tokenize(q + " " + a)}
-    brought = {stem(t) for t in tokenize(rewrite)} & (context - own)
-    kept = not own or own & {stem(t) for t in tokenize(rewrite)}  # still asks what the user asked
-    if not brought or not kept or len(rewrite) > 3 * len(question) + 80:
-        return fallback, ""
-    return rewrite, ""
+def with_notice(answer: Answer, notice: str) -> Answer:
+    return replace(answer, notice=notice) if notice else answer

@@ -19,16 +19,11 @@ from pathlib import Path
 from .config import Settings, load_settings
 from .errors import StoreError
 from .faults import reached
-from .types import Answer, FileError, IngestReport, Passage, SourceInfo
+from .types import Answer, FileError, IngestReport, Passage, Reply, SourceInfo
 
 Progress = Callable[[str, int, int], None]
 """Called as progress(file being processed, files done, files total). A callback that also takes
 a `chunks` keyword argument is given the number of chunks embedded so far."""
-
-
-def _is_rewrite(query: str, question: str, history: list[tuple[str, str]]) -> bool:
-    """True when the standalone query is a rewritten question, not the earlier turn glued in front."""
-    return not any(query.startswith(q) for q, _ in history)
 
 
 class Assistant:
@@ -192,55 +187,55 @@ class Assistant:
     def ask(self, question: str, history: list[tuple[str, str]] | None = None, *, k: int | None = None,
             source: str | None = None) -> Answer:
         """Answer with citations, or abstain. `history` is a list of (question, answer_text)."""
-        answer = None
-        for answer in self.stream(question, history, k=k, source=source):
-            pass
-        return answer
+        return self.stream(question, history, k=k, source=source).answer()
 
     def stream(self, question: str, history: list[tuple[str, str]] | None = None, *, k: int | None = None,
-               source: str | None = None):
-        """Yield the answer's text as it is produced (str pieces), then the final Answer.
+               source: str | None = None) -> Reply:
+        """The answer as a `Reply`: iterate for its text in pieces, then `.answer()` for the Answer.
+        Every piece has passed verification already (an extractive answer is quoted; an LLM's
+        sentences are checked one by one as the model finishes them), and the pieces spell
+        exactly the final answer's text: nothing shown is ever taken back."""
+        return Reply(self._answer_items(question, history or [], k, source))
 
-        With an LLM the pieces are the model's tokens and the final Answer is the verified one
-        (it may differ: unsupported sentences are replaced or removed). The extractive answerer
-        has no tokens, so it yields its text in word pieces."""
-        from .answering import ExtractiveAnswerer, LLMAnswerer, condense_question
+    def _answer_items(self, question: str, history: list[tuple[str, str]], k: int | None, source: str | None):
+        from .answering import ExtractiveAnswerer
+        from .followups import condense_question, is_rewrite
 
         t0 = time.perf_counter()
-        query, notice = condense_question(question, history or [], self.settings)
+        query, notice = condense_question(question, history, self.settings)
         t_condense = time.perf_counter()
         passages = self.retrieve(query, k, source)
         t1 = time.perf_counter()
-        extractive = ExtractiveAnswerer(self.embedder, self.store.lexical().idf, self.settings.abstain_threshold,
-                                        self.settings.max_answer_sentences,
-                                        previous_answer=history[-1][1] if history else "")
-        ranked = extractive.rank(query, passages)
-        first_token = None
+        reader = ExtractiveAnswerer(self.embedder, self.store.lexical().idf, self.settings.abstain_threshold,
+                                    self.settings.max_answer_sentences,
+                                    previous_answer=history[-1][1] if history else "",
+                                    span_weight=self.settings.answer_span_weight)
+        ranked = reader.rank(query, passages)
+        first_piece = None
         if self.settings.uses_llm and not notice:
             from .llm import backend_name  # langchain's chat models load only when an LLM is used
+            from .llm_answer import LLMAnswerer
             from .verification import Verifier
 
-            answerer = LLMAnswerer(self.settings, extractive, Verifier(self.embedder,
-                                                                       self.settings.verify_min_similarity),
+            answerer = LLMAnswerer(self.settings, reader, Verifier(self.embedder, self.settings.verify_min_similarity),
                                    backend_name(self.settings))
             # The model sees the user's own words unless the follow-up was really rewritten.
-            llm_question = query if _is_rewrite(query, question, history or []) else question
-            for item in answerer.stream(llm_question, ranked, passages):
-                if isinstance(item, str):
-                    first_token = first_token or time.perf_counter()
-                    yield item
-                else:
-                    answer = item
+            items = answerer.stream(query if is_rewrite(query, history) else question, ranked, passages)
         else:
-            answer = replace(extractive.select(ranked, passages), notice=notice)
-            for piece in re.findall(r"\S+\s*", answer.text):
-                yield piece
+            answer = reader.select(ranked, passages)
+            items = iter(re.findall(r"\s*\S+", answer.text) + [replace(answer, notice=answer.notice or notice)])
+        for item in items:
+            if isinstance(item, str):
+                first_piece = first_piece or time.perf_counter()
+                yield item
+            else:
+                answer = item
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t_condense) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
         if history:
             timings["condense"] = (t_condense - t0) * 1000
-        if first_token:
-            timings["first_token"] = (first_token - t0) * 1000
+        if first_piece:
+            timings["first_piece"] = (first_piece - t0) * 1000
         yield replace(answer, timings_ms=timings)
 
     def as_retriever(self, k: int = 4, source: str | None = None):

@@ -1,62 +1,15 @@
 """Document -> Chunks with exact character offsets, built from whole sentences.
 
-`split_sentences` is also what the answerer uses to pick evidence, so chunk boundaries and
-citation boundaries agree. Every span satisfies `text[start:end] == span_text`.
+Sentences come from `rag.text.split_sentences`, which the answerer and verification use too, so
+chunk boundaries and citation boundaries agree. Every span satisfies `text[start:end] == span_text`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass
 
+from .text import Span, _append_trimmed, split_sentences  # noqa: F401  (split_sentences re-exported)
 from .types import Chunk, Document
-
-
-@dataclass(frozen=True)
-class Span:
-    start: int
-    end: int
-
-
-# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
-_BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*(?=\s+)|\n""")
-_MAX_QUOTED = 400  # longer quotations are split at sentence ends after all
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "fig",
-                  "inc", "ltd", "co", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
-                  "sept", "oct", "nov", "dec", "gen", "gov", "sen", "rep", "col", "lt", "sgt", "capt", "mt"}
-
-
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
-    """Sentence spans in text[start:end], trimmed of surrounding whitespace, never empty."""
-    end = len(text) if end is None else end
-    spans: list[Span] = []
-    cut = start
-    for m in _BOUNDARY.finditer(text, start, end):
-        stop = m.end()
-        if text[m.start() - 1: m.start()] == "." and m.group(0) != "\n":
-            word = re.search(r"([\w.]+)\.$", text[max(cut, m.start() - 12): m.start()])
-            if word and (word.group(1).lower() in _ABBREVIATIONS or len(word.group(1)) == 1):
-                continue  # "Mr. Smith", "J. Smith": not a sentence end
-        if m.group(0) != "\n" and stop - cut < _MAX_QUOTED and _inside_quote(text[cut:stop]):
-            continue  # keep a quotation of several sentences whole: it is one statement by one speaker
-        _append_trimmed(text, cut, stop, spans)
-        cut = stop
-    _append_trimmed(text, cut, end, spans)
-    return spans
-
-
-def _inside_quote(segment: str) -> bool:
-    return segment.count('"') % 2 == 1 or segment.count("“") > segment.count("”")
-
-
-def _append_trimmed(text: str, a: int, b: int, out: list[Span]) -> None:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    if a < b:
-        out.append(Span(a, b))
 
 
 def _split_long(text: str, span: Span, size: int) -> list[Span]:

@@ -163,8 +163,9 @@ def sources(index: IndexOpt = None,
         typer.echo(f"{s.chunks:>6} chunks  {s.indexed_at}  {s.source}")
 
 
-def _print_answer(answer) -> None:
-    typer.echo(answer.text)
+def _print_answer(answer, text: bool = True) -> None:
+    if text:
+        typer.echo(answer.text)
     if answer.notice:
         typer.echo(f"\n({answer.notice})")
     if answer.citations:
@@ -180,21 +181,16 @@ def _print_answer(answer) -> None:
 
 
 def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **kwargs):
-    """With an LLM, show its draft (dimmed) as it is written, then the checked answer, which may
-    differ: unsupported sentences are gone and the evidence is quoted. Returns the final Answer."""
-    answer, drafted = None, False
-    for item in assistant.stream(question, history, **kwargs):
-        if not isinstance(item, str):
-            answer = item
-        elif assistant.settings.uses_llm:  # the extractive answerer's pieces are its answer: print it once
-            if not drafted:
-                typer.secho("Draft (unchecked): ", dim=True, nl=False)
-            typer.secho(item, dim=True, nl=False)
-            drafted = True
-    if drafted:
-        typer.echo("")
-        typer.secho("Checked answer:", bold=True)
-    _print_answer(answer)
+    """Print the answer as it is verified (every piece has passed verification: nothing shown is
+    taken back), then its citations. Returns the final Answer."""
+    if assistant.settings.uses_llm:
+        typer.secho("checking the evidence...", dim=True, err=True)
+    reply = assistant.stream(question, history, **kwargs)
+    for piece in reply:
+        typer.echo(piece, nl=False)
+    answer = reply.answer()
+    typer.echo("")
+    _print_answer(answer, text=False)
     return answer
 
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # answerable seed question (weakest 0.55) while abstaining on a quarter of SQuAD's unanswerables.
     abstain_threshold: float = 0.50
     max_answer_sentences: int = 2
+    # What a sentence holding an answer of the asked kind (a name for "who", a number for "how
+    # many") gains in the reader's ranking, and a sentence that only restates the question loses.
+    answer_span_weight: float = 0.1
 
     # LLM backend: "local" (the bundled SmolLM2), "ollama:MODEL", "openai:MODEL", or "none" (extractive only)
     llm: str = "local"
@@ -76,7 +79,6 @@ class Settings(BaseSettings):
     llm_passages: int = Field(4, ge=1)  # numbered evidence passages shown to the model
     llm_max_tokens: int = Field(64, ge=8)
     llm_temperature: float = Field(0.0, ge=0.0)  # greedy: the same question gets the same draft
-    llm_candidates: int = Field(1, ge=1)  # extra candidates are sampled; the best supported one wins
     # The evidence sentences follow the model's answer, quoted, unless the model already said them.
     llm_keep_evidence: bool = True
     # Verification: an answer sentence must share its names/numbers/dates with a cited passage and

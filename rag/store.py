@@ -28,21 +28,11 @@ from pathlib import Path
 from .config import Settings
 from .errors import StoreError
 from .faults import reached
+from .text import STOPWORDS, tokenize  # noqa: F401  (re-exported for the BM25 index)
 from .types import Chunk, Document, Page, Passage, SourceInfo
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-# Small English stopword list: these words carry no evidence in BM25 or in answer selection.
-STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her
-hers him his how i if in into is it its me my no not of on or our she so than that the their them then there
-these they this to was we were what when where which who whom whose why will with would you your about after
-also any before being between both each few more most other over same some such through under until very
-while""".split())
 _MAX_WRITE_CHARS = 16_000_000  # document texts per write: keeps one request to a Chroma server bounded
 _STAMP_CHECK_S = 2.0  # how often a long-lived process looks for ingests made by other processes
-
-
-def tokenize(text: str) -> list[str]:
-    return [t for t in (w.lower() for w in _TOKEN.findall(text)) if t not in STOPWORDS and (len(t) > 1 or t.isdigit())]
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,46 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Question:
+    """What a question asks for, as the reader understands it (see `rag.answering.analyse`)."""
+
+    text: str
+    kind: str  # person | place | organisation | title | number | date | reason | definition | thing | other
+    subject: str = ""  # for "who is X?": X
+    names: tuple[str, ...] = ()  # capitalised names the question mentions
+    numbers: tuple[str, ...] = ()  # years and other numbers the question mentions
+    asks_code: bool = False  # a question about a command, function or option may be answered by code
+    focus: str = ""  # the noun of "which show ...?": where the answer is named ("the show Squid Game")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence of a retrieved passage, with the signals used to rank it as the answer.
+    `document.text[start:end] == text`; `answer_start:answer_end` (document offsets) is the span
+    that answers the question, when the reader found one."""
+
+    text: str
+    source: str
+    start: int
+    end: int
+    page: int | None
+    similarity: float  # cosine(question, sentence)
+    coverage: float  # IDF-weighted share of the question's words found in the sentence or its neighbours
+    score: float
+    matched: frozenset[str] = frozenset()  # the question's (stemmed) words the sentence itself holds
+    answer_start: int | None = None
+    answer_end: int | None = None
+    title: str = ""  # the document's title
+
+    @property
+    def answer(self) -> str:
+        """The answer span's text, or ''."""
+        if self.answer_start is None or self.answer_end is None:
+            return ""
+        return self.text[self.answer_start - self.start: self.answer_end - self.start]
+
+
+@dataclass(frozen=True)
 class Citation:
     n: int
     source: str
@@ -113,6 +153,41 @@ class Answer:
             "notice": self.notice,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
+
+
+class Reply:
+    """A streamed answer, as `Assistant.stream` returns it: iterate for the answer's text in
+    pieces, each piece already verified, then ask for the whole verified `Answer`.
+
+        reply = assistant.stream(question, history)
+        for piece in reply: print(piece, end="")
+        answer = reply.answer()
+
+    The pieces joined are exactly `answer().text`: nothing shown is ever taken back."""
+
+    def __init__(self, items):
+        self._items = items  # a generator of str pieces, then one Answer
+        self._answer: Answer | None = None
+
+    def __iter__(self):
+        for item in self._items:
+            if isinstance(item, Answer):
+                self._answer = item
+            else:
+                yield item
+
+    def answer(self) -> Answer:
+        """The verified Answer (runs the rest of the stream if it was not iterated)."""
+        if self._answer is None:
+            for _ in self:
+                pass
+        if self._answer is None:
+            raise RuntimeError("the answer stream ended without an answer")
+        return self._answer
+
+    def close(self) -> None:
+        """Stop producing (the client went away)."""
+        self._items.close()
 
 
 @dataclass(frozen=True)

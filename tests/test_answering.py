@@ -83,6 +83,104 @@ def test_answer_sentences_cite_known_citations(answers):
 
 
 def test_stream_yields_text_pieces_then_the_answer(seed_assistant):
-    *pieces, final = list(seed_assistant.stream("who is Ismail Shukri?"))
+    reply = seed_assistant.stream("who is Ismail Shukri?")
+    pieces = list(reply)
     assert pieces and all(isinstance(p, str) for p in pieces)
-    assert "".join(pieces) == final.text
+    assert "".join(pieces) == reply.answer().text
+
+
+# ---- the reader's parts, without an index ---------------------------------------------------------
+from rag.answering import analyse, find_answer  # noqa: E402
+from rag.text import stems  # noqa: E402
+from rag.types import Passage  # noqa: E402
+
+SHUKRI = "Ismail Shukri, the head of intelligence in the northern city of Misrata told BBC Newsnight: \"Some"
+NETFLIX = ("Netflix announced Sunday that the wildly popular South Korean show Squid Game is green lit for a "
+           "second season.")
+
+
+def span(question, sentence):
+    found = find_answer(analyse(question), sentence, stems(question))
+    return sentence[found[0]:found[1]] if found else None
+
+
+@pytest.mark.parametrize("question,kind", [
+    ("who is Ismail Shukri?", "definition"),
+    ("Who took the photograph of Sirte?", "person"),
+    ("How many years did he spend on the run?", "number"),
+    ("When did IS announce its presence in Sirte?", "date"),
+    ("Where is Sirte?", "place"),
+    ("Why are IS commanders moving to Libya?", "reason"),
+    ("Which show was renewed for a second season?", "title"),
+    ("Which team does he play for?", "organisation"),
+    ("What did Kerry rule out?", "thing"),
+])
+def test_question_kind(question, kind):
+    assert analyse(question).kind == kind
+
+
+def test_question_constraints_are_its_years_numbers_and_names():
+    q = analyse("Who won the Wimbledon 2019 final against Roger Federer?")
+    assert q.numbers == ("2019",) and "Wimbledon" in q.names and "Roger Federer" in q.names
+
+
+@pytest.mark.parametrize("question,sentence,expected", [
+    ("who is Ismail Shukri?", SHUKRI, "the head of intelligence in the northern city of Misrata"),
+    ("Which show is green lit for a second season?", NETFLIX, "Squid Game"),
+    ("What has Sirte seen an influx of?", "The city of Sirte has seen an influx of foreign fighters.",
+     "foreign fighters"),
+    ("How many years was he on the run?", "He was arrested after 30 years on the run.", "30 years"),
+    ("What other name is used for IS?", "the IS (Daesh) members are moving to the country", "Daesh"),
+    ("What did Kerry rule out?", "Kerry ruled out the prospect of US ground troops being deployed in the nation, "
+                                 "while Fabius dismissed rumours.", "the prospect of US ground troops being deployed "
+                                                                    "in the nation"),
+])
+def test_answer_span_is_what_the_question_asks_and_does_not_say(question, sentence, expected):
+    assert span(question, sentence) == expected
+
+
+def test_a_sentence_that_only_restates_the_question_has_no_answer_span():
+    assert span("What was Tesla's revenue in Q2 2020?", "Tesla Q2 2020 revenue.") is None
+
+
+def passage(text, title=""):
+    return Passage(text=text, source="doc.txt", start=0, end=len(text), score=1.0, title=title)
+
+
+def test_constraint_year_must_occur_in_passage_or_title():
+    from rag.answering import ExtractiveAnswerer
+
+    q = analyse("Who won the Wimbledon final in 2019?")
+    assert not ExtractiveAnswerer.constraints_hold(q, passage("Djokovic won the 2018 Wimbledon final."))
+    assert ExtractiveAnswerer.constraints_hold(q, passage("Djokovic won the final.", title="Wimbledon 2019"))
+
+
+def test_wrong_year_abstains_and_says_what_the_documents_cover(seed_assistant, tmp_path):
+    from rag import Assistant
+
+    doc = tmp_path / "docs" / "wimbledon.txt"
+    doc.parent.mkdir()
+    doc.write_text("Wimbledon 2018\n\nNovak Djokovic beat Kevin Anderson in the 2018 Wimbledon final on Sunday "
+                   "to win his fourth title at the All England Club.\n", encoding="utf-8")
+    a = Assistant(index_dir=tmp_path / "index")
+    a.ingest([doc.parent])
+    assert "Djokovic" in a.ask("Who won the 2018 Wimbledon final?").text
+    answer = a.ask("Who won the 2019 Wimbledon final?")
+    assert answer.abstained and "2018" in answer.notice and "2019" in answer.notice
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("What did Kerry rule out?", "ground troops"),
+    ("What did Laurent Fabius dismiss?", "rumours"),
+    ("Who took the photograph of Sirte?", "Joseph Eid"),
+    ("What other name is used for IS?", "Daesh"),
+])
+def test_plain_seed_questions_are_answered(seed_assistant, question, expected):
+    answer = seed_assistant.ask(question)
+    assert not answer.abstained and expected in answer.text
+
+
+def test_seed_answer_leads_with_its_answer_span_then_the_cited_sentence(seed_assistant):
+    answer = seed_assistant.ask("who is Ismail Shukri?")
+    assert answer.text.startswith("The head of intelligence in the northern city of Misrata. [1] Ismail Shukri")
+    assert answer.sentences[0].citations == answer.sentences[1].citations == (1,)

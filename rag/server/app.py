@@ -87,7 +87,7 @@ class ServerState:
             self.ready.set()
 
     async def stream(self, question: str, history: list[tuple[str, str]]) -> AsyncIterator[str | Answer]:
-        """`Assistant.stream` (str pieces, then the final Answer) as an async iterator.
+        """`Assistant.stream` (verified str pieces, then the final Answer) as an async iterator.
 
         The generator runs to its end in one worker thread holding the lock, handing items to the
         event loop through a queue: unlike iterating it step by step from the pool, the lock is
@@ -107,14 +107,16 @@ class ServerState:
             try:
                 self._acquire()
                 try:
-                    pieces = self.assistant.stream(question, history)
+                    reply = self.assistant.stream(question, history)
                     try:
-                        for item in pieces:
+                        for item in reply:
                             hand(item)
                             if cancelled.is_set():
                                 break
+                        else:
+                            hand(reply.answer())
                     finally:
-                        pieces.close()
+                        reply.close()
                 finally:
                     self.lock.release()
             except Exception as e:  # handed to the request, which reports it
@@ -380,9 +382,10 @@ def _api_router() -> APIRouter:
 
     @api.post("/chat", tags=["questions"], response_class=EventSourceResponse, responses={**NOT_FOUND, 200: {
         "content": {"text/event-stream": {}},
-        "description": "Server-Sent Events: `conversation` {conversation_id}; `token` {text} as the answer is "
-                       "written; `final` {conversation_id, message_id, ...Answer} with the verified answer and "
-                       "citations (its text may differ from the streamed tokens); `error` {detail}."}})
+        "description": "Server-Sent Events: `conversation` {conversation_id}; `status` {state: \"checking\"} "
+                       "while the evidence is checked; `token` {text}: pieces of the answer, each already "
+                       "verified (joined, they are the final answer's text); `final` {conversation_id, "
+                       "message_id, ...Answer} with the answer and citations; `error` {detail}."}})
     async def chat(body: ChatRequest, state: State):
         """Ask within a conversation (follow-ups use its earlier turns) and stream the answer."""
         state.admit()
@@ -397,6 +400,7 @@ def _api_router() -> APIRouter:
 
         async def events():
             yield {"event": "conversation", "data": json.dumps({"conversation_id": cid})}
+            yield {"event": "status", "data": json.dumps({"state": "checking"})}
             try:
                 async for item in state.stream(body.question, history):
                     if isinstance(item, Answer):

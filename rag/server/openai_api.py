@@ -118,20 +118,14 @@ async def chat_completions(body: ChatCompletionRequest, state: State):
 
     async def events():
         yield chunk({"role": "assistant", "content": ""})
-        streamed = ""
         try:
-            async for item in state.stream(question, history):
+            async for item in state.stream(question, history):  # pieces are verified before they come
                 if isinstance(item, Answer):
-                    tail = ""
-                    if " ".join(item.text.split()) != " ".join(streamed.split()):
-                        # Verification changed the answer; a client cannot unsay tokens, so append it.
-                        tail += f"\n\nVerified answer: {item.text}"
-                    tail += footnotes(item)
+                    tail = footnotes(item)
                     if tail:
                         yield chunk({"content": tail})
                     yield chunk({}, "stop", **_extras(item))
                 else:
-                    streamed += item
                     yield chunk({"content": item})
         except Exception as e:
             yield f"data: {json.dumps({'error': {'message': str(e) or e.__class__.__name__}})}\n\n"

@@ -238,7 +238,10 @@ async function send() {
         state.conversationId = data.conversation_id;
         localStorage.setItem("rag.conversation", data.conversation_id);
         if (isNew) $("#chat-title").textContent = question;
+      } else if (event === "status") {
+        if (!bubble.textContent) bubble.dataset.status = "checking the evidence…";
       } else if (event === "token") {
+        delete bubble.dataset.status;
         bubble.append(data.text);
         scrollDown();
       } else if (event === "final") {

@@ -1,11 +1,14 @@
-"""How a model's draft becomes the answer: the verified sentences lead, the evidence sentences
-follow quoted unless the draft already says them. The drafts are fixed strings fed to the real
-verifier and embedder (the model's own output is exercised in test_llm.py)."""
+"""How a model's draft becomes the answer: only verified sentences are streamed, each as soon as
+it passes; the evidence sentences follow quoted unless the draft already says them. The drafts are
+fixed strings fed, in small pieces as a model streams, to the real verifier and embedder (the
+model's own output is exercised in test_llm.py)."""
 
 import pytest
 
+from rag.answering import ExtractiveAnswerer
 from rag.config import Settings
-from rag.answering import Evidence, ExtractiveAnswerer, LLMAnswerer
+from rag.llm_answer import LLMAnswerer
+from rag.types import Answer, Evidence
 from rag.verification import Verifier
 
 RHINE = ("The Rhine emerges from Lake Constance, flows generally westward, as the Hochrhein, passes the Rhine "
@@ -33,8 +36,24 @@ RANKED = [evidence(RHINE, 0, 0.9), evidence(OTHER, 500, 0.5)]
 NUMBERED = {1: RANKED[0], 2: RANKED[1]}
 
 
+def run(answerer, draft):
+    """(pieces streamed, final Answer) for a draft arriving three characters at a time."""
+    items = list(answerer.verified(QUESTION, (draft[i:i + 3] for i in range(0, len(draft), 3)), NUMBERED, RANKED[:1]))
+    *pieces, answer = items
+    assert isinstance(answer, Answer) and all(isinstance(p, str) for p in pieces)
+    assert "".join(pieces) == answer.text  # nothing streamed is taken back
+    return pieces, answer
+
+
 def best(answerer, draft):
-    return answerer.best(QUESTION, [draft], RANKED, NUMBERED)
+    return run(answerer, draft)[1]
+
+
+def test_unsupported_sentence_is_never_streamed_and_supported_one_is_streamed_before_the_end(answerer):
+    pieces, answer = run(answerer, "The major tributary of the Rhine is the river Aare [1]. "
+                                   "The Moselle joins it at Koblenz [1]. It flows into the North Sea.")
+    assert "Moselle" not in "".join(pieces) and "Moselle" not in answer.text
+    assert pieces[0].startswith("The major tributary of the Rhine is the river Aare.")
 
 
 def test_model_sentence_leads_and_the_evidence_follows_quoted(answerer):

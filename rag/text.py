@@ -1,0 +1,113 @@
+"""Text helpers shared by every stage: sentences, tokens and stems. No stage logic lives here.
+
+`split_sentences` is used by chunking, by the answerer to pick evidence and by verification, so
+chunk boundaries and citation boundaries agree. Every span satisfies `text[start:end] == span_text`.
+A sentence runs across a hard line break when the line is wrapped prose (README, e-mail, text
+exported from a PDF); a blank line, a list item, a heading or a short line ends it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace, or at a line
+# break that is not a soft wrap (see `_soft_wrap`).
+_BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*(?=\s+)|\n""")
+_MAX_QUOTED = 400  # longer quotations are split at sentence ends after all
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "fig",
+                  "inc", "ltd", "co", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+                  "sept", "oct", "nov", "dec", "gen", "gov", "sen", "rep", "col", "lt", "sgt", "capt", "mt"}
+# A wrapped line is long: text wrapped at 72-80 columns leaves lines of 40+ characters except the
+# last of a paragraph, while titles, captions, table rows and list entries are mostly shorter.
+_MIN_WRAPPED_LINE = 40
+_NEW_BLOCK = re.compile(r"[ \t]*(?:[-*•+>#|]|\d{1,3}[.)]\s|[A-Z][\w ]{0,30}:\s|\$ |    )")
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+# Small English stopword list: these words carry no evidence in BM25 or in answer selection.
+STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her
+hers him his how i if in into is it its me my no not of on or our she so than that the their them then there
+these they this to was we were what when where which who whom whose why will with would you your about after
+also any before being between both each few more most other over same some such through under until very
+while""".split())
+
+
+def _soft_wrap(text: str, newline: int) -> bool:
+    """True when the line break at `newline` only wraps a sentence that goes on in the next line."""
+    line_start = text.rfind("\n", 0, newline) + 1
+    line = text[line_start:newline].rstrip("\r")
+    nxt_end = text.find("\n", newline + 1)
+    nxt = text[newline + 1: len(text) if nxt_end < 0 else nxt_end]
+    if len(line.strip()) < _MIN_WRAPPED_LINE or not nxt.strip() or _NEW_BLOCK.match(nxt) or _NEW_BLOCK.match(line):
+        return False
+    return not line.rstrip().endswith((":", ";")) or nxt.lstrip()[:1].islower()
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Sentence spans in text[start:end], trimmed of surrounding whitespace, never empty."""
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    cut = start
+    for m in _BOUNDARY.finditer(text, start, end):
+        stop = m.end()
+        if m.group(0) == "\n" and _soft_wrap(text, m.start()):
+            continue
+        if text[m.start() - 1: m.start()] == "." and m.group(0) != "\n":
+            word = re.search(r"([\w.]+)\.$", text[max(cut, m.start() - 12): m.start()])
+            if word and (word.group(1).lower() in _ABBREVIATIONS or len(word.group(1)) == 1):
+                continue  # "Mr. Smith", "J. Smith": not a sentence end
+        if m.group(0) != "\n" and stop - cut < _MAX_QUOTED and _inside_quote(text[cut:stop]):
+            continue  # keep a quotation of several sentences whole: it is one statement by one speaker
+        _append_trimmed(text, cut, stop, spans)
+        cut = stop
+    _append_trimmed(text, cut, end, spans)
+    return spans
+
+
+def _inside_quote(segment: str) -> bool:
+    return segment.count('"') % 2 == 1 or segment.count("“") > segment.count("”")
+
+
+def _append_trimmed(text: str, a: int, b: int, out: list[Span]) -> None:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    if a < b:
+        out.append(Span(a, b))
+
+
+def flatten(text: str) -> str:
+    """The text on one line, runs of whitespace as one space: how a reflowed sentence reads."""
+    return " ".join(text.split())
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words, stopwords and single letters dropped (digits kept)."""
+    return [t for t in (w.lower() for w in _TOKEN.findall(text)) if t not in STOPWORDS and (len(t) > 1 or t.isdigit())]
+
+
+def stem(token: str) -> str:
+    """A light suffix stripper: enough to match 'strikes'/'strike', 'moving'/'moved', 'rule'/'ruled'."""
+    for suffix in ("ings", "ing", "edly", "ed", "es", "s"):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            token = token[: -len(suffix)]
+            break
+    return token[:-1] if token.endswith("e") and len(token) > 3 else token  # "rule"/"ruled"
+
+
+def stems(text: str) -> set[str]:
+    return {stem(t) for t in tokenize(text)}
+
+
+def terms(text: str) -> set[str]:
+    """`stems`, plus acronyms that read as stopwords in lower case ("IS", "US", "IT"), kept in
+    capitals so that "is" never matches them."""
+    acronyms = {w for w in re.findall(r"\b[A-Z]{2,5}\b", text) if w.lower() in STOPWORDS}
+    return stems(text) | acronyms if not text.isupper() else stems(text)
