@@ -463,7 +463,7 @@ def compose(parts: list[tuple[str, tuple[Evidence, ...]]], backend: str, notice:
                 citations.append(Citation(n=numbers[key], source=e.source, start=e.start, end=e.end, quote=e.text,
                                           score=e.score, page=e.page))
             ns.append(numbers[key])
-        quoted = len(evidence) == 1 and flatten(text).rstrip(".") in flatten(evidence[0].text)
+        quoted = len(evidence) == 1 and flatten(text).rstrip(".").lower() in flatten(evidence[0].text).lower()
         sentences.append(AnswerSentence(text=text, citations=tuple(dict.fromkeys(ns)), quoted=quoted))
     text = " ".join(sentence_text(s) for s in sentences)
     return Answer(text=text, citations=citations, abstained=False, sentences=sentences, backend=backend,

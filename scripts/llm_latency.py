@@ -1,4 +1,4 @@
-"""Warm ask latency (p50) and time to first streamed token on the seed corpus.
+"""Warm ask latency (p50) and time to the first verified piece on the seed corpus.
 
 Usage: PYTHONPATH=$PWD python scripts/llm_latency.py BACKEND [INDEX_DIR]
 """
@@ -13,9 +13,9 @@ a.ask(qs[0], [])  # warm: model loaded, index open
 total, first = [], []
 for q in qs:
     t0 = time.perf_counter(); ft = None
-    for item in a.stream(q, []):
-        if isinstance(item, str) and ft is None:
+    for piece in a.stream(q, []):
+        if ft is None:
             ft = time.perf_counter() - t0
     total.append(time.perf_counter() - t0); first.append(ft)
 print(f"{sys.argv[1]}: ask p50 {statistics.median(total)*1000:.0f} ms (max {max(total)*1000:.0f}), "
-      f"first token p50 {statistics.median(first)*1000:.0f} ms (max {max(first)*1000:.0f}), n={len(qs)}")
+      f"first piece p50 {statistics.median(first)*1000:.0f} ms (max {max(first)*1000:.0f}), n={len(qs)}")

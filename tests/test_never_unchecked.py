@@ -21,8 +21,7 @@ from rag.server.app import create_app
 from support import SEEDS
 
 # Questions on which the 135M model, given the seed article, writes at least one unsupported sentence.
-QUESTIONS = ["who is Ismail Shukri?", "Why are IS commanders moving to Libya?", "What did Kerry rule out?",
-             "Who are fighting for supremacy in Libya?", "What has Sirte seen an influx of?"]
+QUESTIONS = ["who is Ismail Shukri?", "Why are IS commanders moving to Libya?", "What did Kerry rule out?"]
 
 
 @pytest.fixture(scope="module")
