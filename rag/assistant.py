@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .config import Settings, load_settings
-from .errors import StoreError
+from .errors import ConfigError, StoreError
 from .faults import reached
 from .types import Answer, FileError, IngestReport, Passage, SourceInfo
 
@@ -33,9 +33,21 @@ def _is_rewrite(query: str, question: str, history: list[tuple[str, str]]) -> bo
 
 class Assistant:
     def __init__(self, index_dir: str | Path | None = None, *, settings: Settings | None = None, **overrides):
-        self.settings = settings or load_settings(index_dir=index_dir, **overrides)
-        if settings is not None and index_dir is not None:
-            self.settings = self.settings.model_copy(update={"index_dir": Path(index_dir)})
+        """Settings come from the environment (`RAG_*`), or from `settings` when given; `index_dir`
+        and keyword overrides (any `Settings` field: `llm="none"`, `top_k=8`) apply on top of either.
+        An override left None keeps the setting as it is.
+
+        Raises:
+            ConfigError: an override names no setting, or its value is invalid.
+        """
+        unknown = sorted(set(overrides) - set(Settings.model_fields))
+        if unknown:
+            raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                              "(see the fields of rag.config.Settings)")
+        if settings is None:
+            self.settings = load_settings(index_dir=index_dir, **overrides)
+        else:
+            self.settings = _with_overrides(settings, {"index_dir": index_dir, **overrides})
         self._store = None
         self._embedder = None
         self._search = None
@@ -297,6 +309,23 @@ class Assistant:
                 yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _with_overrides(settings: Settings, overrides: dict) -> Settings:
+    """A copy of `settings` with the non-None overrides applied, each validated as the field it
+    sets (types converted, bounds checked); `settings` itself is left as it was."""
+    from pydantic import ValidationError
+
+    updated = settings.model_copy()
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        try:  # validates one field the way Settings(...) would, without rereading the environment
+            type(settings).__pydantic_validator__.validate_assignment(updated, name, value)
+        except ValidationError as e:
+            problem = e.errors()[0]["msg"] if e.errors() else str(e)
+            raise ConfigError(f"invalid value {value!r} for setting {name}: {problem}") from e
+    return updated
 
 
 def _progress_notifier(progress: Progress | None) -> Callable[[str, int, int, int], None]:
