@@ -86,9 +86,12 @@ class Assistant:
         return self._search
 
     # ---- ingestion ---------------------------------------------------------------------------
-    def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None) -> IngestReport:
-        """Index files and folders. Unchanged files (same content hash) cost nothing; changed
-        files replace their chunks; per-file problems are reported, never raised.
+    def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
+               follow_symlinks: bool = False) -> IngestReport:
+        """Index files and folders: PDF, DOCX, HTML and every file whose content is text, in any
+        encoding (binaries are reported and skipped). Unchanged files (same content hash) cost
+        nothing; changed files replace their chunks; per-file problems are reported, never raised.
+        Inside a folder, symlinks leading out of it are reported and skipped unless `follow_symlinks`.
 
         Files are read and chunked in a worker thread while the model embeds the previous ones,
         and the chunks of several files go to the model and to the store together (every
@@ -97,7 +100,7 @@ class Assistant:
         from .loaders import content_hash, discover, load
 
         report = IngestReport()
-        files, errors = discover(paths)
+        files, errors = discover(paths, follow_symlinks=follow_symlinks)
         report.failed.extend(errors)
         max_bytes = int(self.settings.max_file_mb * 1_000_000)
         notify = _progress_notifier(progress)
@@ -190,6 +193,25 @@ class Assistant:
     def document(self, source: str):
         """The stored text and metadata of one document (for citation viewers), or None."""
         return self.store.document(source)
+
+    @property
+    def location(self) -> str:
+        """Where the index lives: the Chroma server's URL, or the index folder's absolute path."""
+        return self.settings.chroma_url or str(Path(self.settings.index_dir).expanduser().absolute())
+
+    def index_exists(self) -> bool:
+        """Whether there is an index to read. Looks, never creates: opening the store would make
+        an empty index folder. An index on a Chroma server is taken to exist."""
+        if self.settings.chroma_url:
+            return True
+        return (Path(self.settings.index_dir).expanduser() / "chroma").is_dir()
+
+    def seeds_on_first_use(self) -> bool:
+        """Whether commands that read fill an empty index from the seed documents first: only the
+        project's default index folder, and only when the seed folder exists. Any other index is
+        the user's own, and an empty one is reported, not filled with the seed article."""
+        default = Settings.model_fields["index_dir"].default
+        return Path(self.settings.index_dir) == Path(default) and Path(self.settings.seed_dir).is_dir()
 
     def ensure_seeded(self, progress: Progress | None = None) -> IngestReport | None:
         """On first use, index the bundled seed documents so a fresh clone answers at once."""
