@@ -188,9 +188,10 @@ _BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\x
          (b"\xfe\xff", "utf-16"))
 _SNIFF_BYTES = 8192
 _BINARY = "binary file (contains NUL bytes), not text: skipped"
-# Control characters text does not use (tab, newlines, form feed and ESC excluded): a decoded
-# "text" with more than 1% of them is a binary that happened to fit some 8-bit encoding.
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+# Control characters text does not use (backspace, tab, newlines, form feed and ESC excluded: man
+# pages overstrike with backspaces, logs hold colour codes): bytes that are not UTF-8 and decode
+# in some 8-bit encoding to more than 1% of these (and more than one) are a binary, not text.
+_CONTROL = re.compile(r"[\x00-\x07\x0e-\x1a\x1c-\x1f\x7f]")
 # When several encodings fit the bytes about equally well (charset-normalizer ties often on short
 # Western text: Latin-1 bytes read as cp1250 give "crčme" for "crème"), the most widely used wins.
 _PREFERRED = ("cp1252", "latin_1", "cp932", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr", "cp1251",
@@ -216,20 +217,20 @@ def decode_text(data: bytes) -> tuple[str, str]:
     bytes go to charset-normalizer.
 
     Raises:
-        IngestError: the bytes are not text (NUL bytes, no encoding fits, mostly control
-            characters), or mix UTF-8 with another encoding.
+        IngestError: the bytes are not text (NUL bytes; not UTF-8 and no encoding fits, or the
+            one that fits gives control characters), or mix UTF-8 with another encoding.
     """
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
-                return _checked(data.decode(encoding)), encoding
+                return data.decode(encoding), encoding
             except UnicodeDecodeError as e:
                 raise IngestError(f"not valid {encoding.upper()} (byte {e.start}) although it starts with "
                                   f"a {encoding.upper()} byte order mark: save the file as UTF-8") from e
     if b"\x00" in data:
         raise IngestError(_BINARY)
     try:
-        return _checked(data.decode("utf-8-sig")), "utf-8"
+        return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as e:
         first_bad = e.start
     encoding = _detect_encoding(data)
@@ -269,7 +270,7 @@ def _has_utf8_sequences(data: bytes) -> bool:
 
 def _checked(text: str) -> str:
     controls = len(_CONTROL.findall(text))
-    if "\x00" in text or (controls >= 4 and controls > len(text) / 100):
+    if "\x00" in text or (controls > 1 and controls > len(text) / 100):
         raise IngestError(f"binary file ({controls} control characters), not text: skipped")
     return text
 
