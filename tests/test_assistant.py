@@ -288,7 +288,7 @@ REAL_FOLDER = {  # name: (text, encoding it is written in, encodings a correct r
                "utf-8", {"utf-8"}),
     "CHANGELOG": ("2024-04-02  Added the Guildford counts.\n2024-05-10  Fixed the date of the first visit.\n",
                   "utf-8", {"utf-8"}),
-    "notes-latin1.txt": ("Le héron cendré niche près du moulin. Les œufs éclosent après vingt-cinq jours; "
+    "notes-latin1.txt": ("Le héron cendré niche près du moulin. Les oeufs éclosent après vingt-cinq jours; "
                          "la colonie compte désormais quarante nids à côté de la rivière.",
                          "latin-1", {"cp1252", "iso8859-1"}),
     "letter-cp1252.txt": ("The warden wrote: \u201cThe fee is \u20ac12 per visit \u2014 payable at the mill.\u201d "
