@@ -112,7 +112,10 @@ class Assistant:
                 """-> (source, Document | None, chunks | FileError | None); None: unchanged."""
                 source = str(path)
                 try:
-                    if path.stat().st_size <= max_bytes and known.get(source) == content_hash(path.read_bytes()):
+                    # Only a file already indexed is hashed first: the others (a folder's photos
+                    # and archives among them) are sniffed by load() without being read whole.
+                    if (source in known and path.stat().st_size <= max_bytes
+                            and known[source] == content_hash(path.read_bytes())):
                         return source, None, None
                     doc = load(path, max_bytes)
                     return source, doc, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)

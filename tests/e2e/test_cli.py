@@ -113,7 +113,7 @@ def test_ask_on_a_fresh_folder_builds_the_index_from_seeds_and_prints_citations(
 
 # ---- a missing or empty index: said so, never created ----------------------------------------
 
-@pytest.mark.parametrize("command", [["ask", "who is Ismail Shukri?"], ["sources"], ["remove", "x.txt"]])
+@pytest.mark.parametrize("command", [["ask", "who is Ismail Shukri?"], ["chat"], ["sources"], ["remove", "x.txt"]])
 def test_a_missing_index_is_named_with_what_to_run_and_not_created(tmp_path, command):
     done = rag(*command, "--index", "nowhere", cwd=tmp_path, check=False)
     assert done.returncode == 4, done.stderr
