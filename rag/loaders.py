@@ -237,14 +237,16 @@ def decode_text(data: bytes) -> tuple[str, str]:
     if encoding is None:
         raise IngestError("not text: no text encoding fits its bytes (a binary file?): skipped")
     text = data.decode(encoding)
-    if encoding not in _MULTIBYTE and _has_utf8_sequences(data):
+    if encoding in _WESTERN and _has_utf8_sequences(data):
         raise IngestError(f"mixed encodings: part UTF-8, part {encoding} (first non-UTF-8 byte at {first_bad}): "
                           "save the file as UTF-8")
     return _checked(text), encoding
 
 
-_MULTIBYTE = {"cp932", "shift_jis", "euc_jp", "gb18030", "gb2312", "big5", "euc_kr", "cp949", "cp950",
-              "johab", "iso2022_jp", "hz", "utf_16", "utf_32"}
+# Where a UTF-8 sequence read as one of these encodings makes mojibake no text holds ("Ã©" for "é":
+# a capital with an accent, then a symbol), so finding one means UTF-8 is mixed in. In Cyrillic or
+# Central European text the same bytes are ordinary letter pairs ("Бі", "ÓŁ") and prove nothing.
+_WESTERN = {"cp1252", "latin_1", "iso8859_15"}
 
 
 def _detect_encoding(data: bytes) -> str | None:
@@ -263,8 +265,8 @@ def _detect_encoding(data: bytes) -> str | None:
 
 
 def _has_utf8_sequences(data: bytes) -> bool:
-    """Whether bytes that are not UTF-8 as a whole still hold multi-byte UTF-8 characters: a file
-    with UTF-8 and Latin-1 pasted together, which no single encoding reads right."""
+    """Whether bytes that are not UTF-8 as a whole still hold multi-byte UTF-8 characters: in
+    Western text, a file with UTF-8 and Latin-1 pasted together, which no single encoding reads right."""
     return bool(re.search(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}", data))
 
 

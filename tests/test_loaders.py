@@ -128,6 +128,9 @@ ENCODED = {  # file name: (text, encoding it is written in, encodings a correct 
     "utf16.txt": ("\ufeffUTF-16 with a byte order mark: naïve façade, 日本.", "utf-16-le", {"utf-16"}),
     "shift_jis.txt": ("日本語のテキストです。東京は日本の首都です。桜の花が春に咲きます。", "shift_jis",
                       {"cp932", "shift_jis"}),
+    # "Бі" and "Т»" are valid UTF-8 byte pairs in Windows-1251: still one encoding, not a mix.
+    "cp1251.txt": ("Бібліотека «ЦЕНТР» відкрита щодня. Біля входу стоїть пам'ятник Тарасу Шевченку, "
+                   "а в залі зберігаються старі книги.", "cp1251", {"cp1251"}),
 }
 
 
