@@ -306,10 +306,16 @@ def _read_text(path: Path, data: bytes, max_bytes):
 
 def _read_html(path: Path, data: bytes, max_bytes):
     from bs4 import BeautifulSoup
+    from bs4.dammit import EncodingDetector
 
     if b"\x00" in data[:8192]:
         raise IngestError("binary file (contains NUL bytes), not HTML")
-    soup = BeautifulSoup(data, "html.parser")
+    if EncodingDetector.find_declared_encoding(data, is_html=True):  # <meta charset>: the page says
+        soup = BeautifulSoup(data, "html.parser")
+        encoding = soup.original_encoding
+    else:  # as for any text file: bs4's own guess reads Windows-1252 "café" as cp1006 "cafﻠ"
+        html, encoding = decode_text(data)
+        soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
@@ -317,7 +323,7 @@ def _read_html(path: Path, data: bytes, max_bytes):
     # Collapse runs of blank lines and trailing spaces left by markup.
     text = re.sub(r"[ \t\r\f\v]+\n", "\n", raw)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return text, title or _first_line_title(text), [], _codec_name(soup.original_encoding)
+    return text, title or _first_line_title(text), [], _codec_name(encoding)
 
 
 def _read_pdf(path: Path, data: bytes, max_bytes):

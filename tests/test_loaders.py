@@ -79,6 +79,18 @@ def test_html_keeps_visible_text_and_drops_scripts(tmp_path):
     assert doc.title == "Trip"
 
 
+def test_html_without_a_declared_charset_is_decoded_like_a_text_file(tmp_path):
+    page = "<html><body><p>Le caf\u00e9 \u201cchez Andr\u00e9\u201d co\u00fbte \u20ac3.</p></body></html>"
+    doc = load(write(tmp_path / "page.html", page.encode("cp1252")))
+    assert doc.text == "Le caf\u00e9 \u201cchez Andr\u00e9\u201d co\u00fbte \u20ac3." and doc.encoding == "cp1252"
+
+
+def test_html_declaring_its_charset_is_read_in_it(tmp_path):
+    page = '<html><head><meta charset="iso-8859-2"></head><body><p>\u0141\u00f3d\u017a</p></body></html>'
+    doc = load(write(tmp_path / "page.html", page.encode("iso-8859-2")))
+    assert doc.text == "\u0141\u00f3d\u017a" and doc.encoding == "iso8859-2"
+
+
 # ---- bad files -------------------------------------------------------------------------------
 
 def test_empty_file_is_refused(tmp_path):
