@@ -32,10 +32,12 @@ LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="none | local | oll
 
 DONE, USAGE_ERROR, PARTLY_DONE, NOTHING_DONE = 0, 2, 3, 4
 
-# C0 and C1 control characters (ESC, BEL, CSI...) and the bidirectional overrides that reorder
-# what a terminal shows: printed as \x1b, \u202e. Newlines and tabs are kept in running text.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 control characters (ESC, BEL, CSI...), the bidirectional overrides that reorder what a
+# terminal shows, and lone surrogates (the undecodable bytes of a file name, which stdout cannot
+# encode): printed as \x1b, \u202e, \udce9. Newlines and tabs are kept in running text.
+_SPECIAL = r"\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE = re.compile(rf"[\x00-\x08\x0b-\x1f{_SPECIAL}]")
+_UNSAFE_IN_LINE = re.compile(rf"[\x00-\x1f{_SPECIAL}]")
 
 
 def _safe(text: str, *, one_line: bool = False) -> str:
@@ -54,11 +56,10 @@ def _name(path: str) -> str:
 
 
 def _json(data) -> str:
-    """JSON for the terminal: json escapes C0 controls itself (ESC as \\u001b); C1 controls and
-    bidi overrides are escaped the same way (they can only occur inside strings)."""
+    """JSON for the terminal: json escapes C0 controls itself (ESC as \\u001b); C1 controls, bidi
+    overrides and lone surrogates are escaped the same way (they can only occur inside strings)."""
     text = json.dumps(data, ensure_ascii=False, indent=2)
-    return re.sub(r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
-                  lambda m: f"\\u{ord(m.group()):04x}", text)
+    return re.sub(rf"[{_SPECIAL}]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _assistant(index: Path | None, llm: str | None = None, **overrides):

@@ -158,6 +158,8 @@ def test_escape_sequences_in_documents_and_names_are_printed_escaped(tmp_path):
     note = tmp_path / "docs" / f"key{HOSTILE}.txt"
     note.write_text(f"The lantern key is kept in the boathouse{HOSTILE} by the lake. Nobody else knows it.")
     (tmp_path / "docs" / f"empty{HOSTILE}.txt").write_text("")
+    with open(os.fsencode(tmp_path / "docs") + b"/caf\xe9.txt", "wb") as fh:  # a name that is not UTF-8
+        fh.write(b"Coffee.")
 
     runs = [rag("ingest", "docs", "--index", "index", cwd=tmp_path, check=False),
             rag("sources", "--index", "index", cwd=tmp_path),
@@ -168,6 +170,7 @@ def test_escape_sequences_in_documents_and_names_are_printed_escaped(tmp_path):
     for done in runs:
         assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout + done.stderr
     assert "empty\\x1b]0;pwned\\x07\\x1b[2J.txt" in runs[0].stdout
+    assert "caf\\udce9.txt" in runs[0].stdout and "Traceback" not in runs[0].stderr
     assert f"key\\x1b]0;pwned\\x07\\x1b[2J.txt" in runs[1].stdout
     assert "boathouse\\x1b]0;pwned" in runs[2].stdout and "[1] key\\x1b]0;" in runs[2].stdout
     assert json.loads(runs[3].stdout)["citations"][0]["source"] == str(note)  # JSON keeps the exact name
