@@ -136,9 +136,7 @@ def load(path: Path, max_bytes: int | None = None) -> Document:
         raise IngestError(f"the file name is not valid UTF-8 ({str(path)[e.start:e.end]!r}): rename the file") from e
     suffix = path.suffix.lower()
     reader = _READERS.get(suffix, _read_text)
-    if reader is _read_text:
-        _refuse_binary(path)  # before reading it whole, and before its size makes the reason
-    data = read_bounded(path, max_bytes)
+    data = read_bounded(path, max_bytes, refuse_binary=reader is _read_text)
     reached("loaders.read")
     if not data.strip():
         raise IngestError("empty file: nothing to index")
@@ -157,10 +155,14 @@ def load(path: Path, max_bytes: int | None = None) -> Document:
                     pages=tuple(pages), encoding=encoding)
 
 
-def read_bounded(path: Path, max_bytes: int | None) -> bytes:
+def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False) -> bytes:
     """The file's bytes, never more than `max_bytes`: the size is checked on the open file
     (not the name, which may be swapped meanwhile) and the read stops at the limit even if the
-    file grows while being read. Only regular files: a FIFO or /dev/zero would never end."""
+    file grows while being read. Only regular files: a FIFO or /dev/zero would never end.
+
+    With `refuse_binary`, a file whose first 8 KB hold NUL bytes (and no UTF-16/32 byte order
+    mark) is refused from those alone, before its size is checked: a folder's photos and archives
+    cost 8 KB each and are reported as binary, not as too big."""
     import stat
 
     try:
@@ -168,9 +170,12 @@ def read_bounded(path: Path, max_bytes: int | None) -> bytes:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise IngestError("not a regular file (a pipe, device or socket)")
+            head = fh.read(_SNIFF_BYTES) if refuse_binary else b""
+            if b"\x00" in head and not any(head.startswith(bom) for bom, _ in _BOMS):
+                raise IngestError(_BINARY)
             if max_bytes is not None and st.st_size > max_bytes:
                 raise IngestError(_too_big(st.st_size, max_bytes))
-            data = fh.read(max_bytes + 1) if max_bytes is not None else fh.read()
+            data = head + (fh.read(max(max_bytes + 1 - len(head), 0)) if max_bytes is not None else fh.read())
     except OSError as e:
         raise IngestError(f"cannot read file: {_os_reason(e)}") from e
     if max_bytes is not None and len(data) > max_bytes:
@@ -197,18 +202,6 @@ _CONTROL = re.compile(r"[\x00-\x07\x0e-\x1a\x1c-\x1f\x7f]")
 _PREFERRED = ("cp1252", "latin_1", "cp932", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr", "cp1251",
               "koi8_r", "cp1250", "iso8859_15")
 _TIE_CHAOS, _TIE_COHERENCE = 0.1, 0.1
-
-
-def _refuse_binary(path: Path) -> None:
-    """Refuse a file whose first bytes hold NUL bytes (and no UTF-16/32 byte order mark) without
-    reading the rest: a folder's photos and archives are skipped at the cost of 8 KB each."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
-    except OSError:
-        return  # read_bounded reports why
-    if b"\x00" in head and not any(head.startswith(bom) for bom, _ in _BOMS):
-        raise IngestError(_BINARY)
 
 
 def decode_text(data: bytes) -> tuple[str, str]:

@@ -109,6 +109,12 @@ def test_binary_file_without_an_extension_is_refused_as_binary(tmp_path):
     assert "binary" in refusal(write(tmp_path / "program", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 40))
 
 
+def test_a_binary_over_the_size_limit_is_reported_as_binary(tmp_path):
+    path = write(tmp_path / "movie", b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 100)
+    with pytest.raises(IngestError, match="binary"):
+        load(path, max_bytes=1000)
+
+
 def test_bytes_no_encoding_fits_are_refused_as_not_text(tmp_path):
     noise = bytes(b for b in range(1, 256) if b not in b"\t\n\r") * 40  # no NUL byte, yet no text
     reason = refusal(write(tmp_path / "noise.dat", noise))
