@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .config import Settings, load_settings
-from .errors import StoreError
+from .errors import ConfigError, StoreError
 from .faults import reached
 from .types import Answer, FileError, IngestReport, Passage, Reply, SourceInfo
 
@@ -28,9 +28,21 @@ a `chunks` keyword argument is given the number of chunks embedded so far."""
 
 class Assistant:
     def __init__(self, index_dir: str | Path | None = None, *, settings: Settings | None = None, **overrides):
-        self.settings = settings or load_settings(index_dir=index_dir, **overrides)
-        if settings is not None and index_dir is not None:
-            self.settings = self.settings.model_copy(update={"index_dir": Path(index_dir)})
+        """Settings come from the environment (`RAG_*`), or from `settings` when given; `index_dir`
+        and keyword overrides (any `Settings` field: `llm="none"`, `top_k=8`) apply on top of either.
+        An override left None keeps the setting as it is.
+
+        Raises:
+            ConfigError: an override names no setting, or its value is invalid.
+        """
+        unknown = sorted(set(overrides) - set(Settings.model_fields))
+        if unknown:
+            raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                              "(see the fields of rag.config.Settings)")
+        if settings is None:
+            self.settings = load_settings(index_dir=index_dir, **overrides)
+        else:
+            self.settings = _with_overrides(settings, {"index_dir": index_dir, **overrides})
         self._store = None
         self._embedder = None
         self._search = None
@@ -69,9 +81,12 @@ class Assistant:
         return self._search
 
     # ---- ingestion ---------------------------------------------------------------------------
-    def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None) -> IngestReport:
-        """Index files and folders. Unchanged files (same content hash) cost nothing; changed
-        files replace their chunks; per-file problems are reported, never raised.
+    def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
+               follow_symlinks: bool = False) -> IngestReport:
+        """Index files and folders: PDF, DOCX, HTML and every file whose content is text, in any
+        encoding (binaries are reported and skipped). Unchanged files (same content hash) cost
+        nothing; changed files replace their chunks; per-file problems are reported, never raised.
+        Inside a folder, symlinks leading out of it are reported and skipped unless `follow_symlinks`.
 
         Files are read and chunked in a worker thread while the model embeds the previous ones,
         and the chunks of several files go to the model and to the store together (every
@@ -80,7 +95,7 @@ class Assistant:
         from .loaders import content_hash, discover, load
 
         report = IngestReport()
-        files, errors = discover(paths)
+        files, errors = discover(paths, follow_symlinks=follow_symlinks)
         report.failed.extend(errors)
         max_bytes = int(self.settings.max_file_mb * 1_000_000)
         notify = _progress_notifier(progress)
@@ -92,7 +107,10 @@ class Assistant:
                 """-> (source, Document | None, chunks | FileError | None); None: unchanged."""
                 source = str(path)
                 try:
-                    if path.stat().st_size <= max_bytes and known.get(source) == content_hash(path.read_bytes()):
+                    # Only a file already indexed is hashed first: the others (a folder's photos
+                    # and archives among them) are sniffed by load() without being read whole.
+                    if (source in known and path.stat().st_size <= max_bytes
+                            and known[source] == content_hash(path.read_bytes())):
                         return source, None, None
                     doc = load(path, max_bytes)
                     return source, doc, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
@@ -173,6 +191,25 @@ class Assistant:
     def document(self, source: str):
         """The stored text and metadata of one document (for citation viewers), or None."""
         return self.store.document(source)
+
+    @property
+    def location(self) -> str:
+        """Where the index lives: the Chroma server's URL, or the index folder's absolute path."""
+        return self.settings.chroma_url or str(Path(self.settings.index_dir).expanduser().absolute())
+
+    def index_exists(self) -> bool:
+        """Whether there is an index to read. Looks, never creates: opening the store would make
+        an empty index folder. An index on a Chroma server is taken to exist."""
+        if self.settings.chroma_url:
+            return True
+        return (Path(self.settings.index_dir).expanduser() / "chroma").is_dir()
+
+    def seeds_on_first_use(self) -> bool:
+        """Whether commands that read fill an empty index from the seed documents first: only the
+        project's default index folder, and only when the seed folder exists. Any other index is
+        the user's own, and an empty one is reported, not filled with the seed article."""
+        default = Settings.model_fields["index_dir"].default
+        return Path(self.settings.index_dir) == Path(default) and Path(self.settings.seed_dir).is_dir()
 
     def ensure_seeded(self, progress: Progress | None = None) -> IngestReport | None:
         """On first use, index the bundled seed documents so a fresh clone answers at once."""
@@ -292,6 +329,23 @@ class Assistant:
                 yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _with_overrides(settings: Settings, overrides: dict) -> Settings:
+    """A copy of `settings` with the non-None overrides applied, each validated as the field it
+    sets (types converted, bounds checked); `settings` itself is left as it was."""
+    from pydantic import ValidationError
+
+    updated = settings.model_copy()
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        try:  # validates one field the way Settings(...) would, without rereading the environment
+            type(settings).__pydantic_validator__.validate_assignment(updated, name, value)
+        except ValidationError as e:
+            problem = e.errors()[0]["msg"] if e.errors() else str(e)
+            raise ConfigError(f"invalid value {value!r} for setting {name}: {problem}") from e
+    return updated
 
 
 def _progress_notifier(progress: Progress | None) -> Callable[[str, int, int, int], None]:

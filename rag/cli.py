@@ -2,11 +2,22 @@
 
 Heavy libraries (torch, chromadb) are imported by the commands that need them, so `rag --help`
 answers at once.
+
+Exit status, the same for every command (README, "Exit status"):
+  0  everything asked was done
+  2  the command line is wrong (an unknown option, a missing argument: click's usage errors)
+  3  partly done: some files failed, each listed with its reason
+  4  nothing done: every file failed, the index is missing or empty, a setting is invalid, or
+     the index cannot be read or written
+
+Text that comes from documents or file names is printed through `_safe`, so an escape sequence
+hidden in a file cannot drive the terminal.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,6 +30,37 @@ app = typer.Typer(help="Ask your documents. Every answer cites the passages it c
 IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder (default: RAG_INDEX_DIR or ./index).")]
 LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="none | local | ollama:MODEL | openai:MODEL (RAG_LLM).")]
 
+DONE, USAGE_ERROR, PARTLY_DONE, NOTHING_DONE = 0, 2, 3, 4
+
+# C0 and C1 control characters (ESC, BEL, CSI...), the bidirectional overrides that reorder what a
+# terminal shows, and lone surrogates (the undecodable bytes of a file name, which stdout cannot
+# encode): printed as \x1b, \u202e, \udce9. Newlines and tabs are kept in running text.
+_SPECIAL = r"\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE = re.compile(rf"[\x00-\x08\x0b-\x1f{_SPECIAL}]")
+_UNSAFE_IN_LINE = re.compile(rf"[\x00-\x1f{_SPECIAL}]")
+
+
+def _safe(text: str, *, one_line: bool = False) -> str:
+    r"""`text` with control characters and escape sequences shown escaped (ESC as \x1b), never
+    raw. `one_line` escapes newlines and tabs too (file names, quotes in a list)."""
+    def escape(m: re.Match) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return (_UNSAFE_IN_LINE if one_line else _UNSAFE).sub(escape, text)
+
+
+def _name(path: str) -> str:
+    """A file's name for the terminal."""
+    return _safe(Path(path).name, one_line=True)
+
+
+def _json(data) -> str:
+    """JSON for the terminal: json escapes C0 controls itself (ESC as \\u001b); C1 controls, bidi
+    overrides and lone surrogates are escaped the same way (they can only occur inside strings)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return re.sub(rf"[{_SPECIAL}]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
 
 def _assistant(index: Path | None, llm: str | None = None, **overrides):
     from .assistant import Assistant
@@ -30,9 +72,9 @@ def _assistant(index: Path | None, llm: str | None = None, **overrides):
         _fail(str(e))
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"rag: {message}", err=True)
-    raise typer.Exit(2)
+def _fail(message: str, code: int = NOTHING_DONE) -> None:
+    typer.echo(f"rag: {_safe(message)}", err=True)
+    raise typer.Exit(code)
 
 
 def _progress_bar(label: str):
@@ -71,7 +113,9 @@ def _progress_bar(label: str):
 
     def update(path: str, done: int, total: int, chunks: int = 0) -> None:
         rate, _ = figures(done, total, chunks)
-        progress.update(task, completed=done, total=total, file=Path(path).name if path else "", chunks=chunks,
+        from rich.markup import escape
+
+        progress.update(task, completed=done, total=total, file=escape(_name(path)) if path else "", chunks=chunks,
                         rate=rate)
 
     class _Ctx:
@@ -113,71 +157,104 @@ def _ensure_seeded(assistant) -> None:
         assistant.ensure_seeded(progress=progress)
 
 
+def _index_hint(assistant) -> str:
+    """What to add to a suggested `rag ingest` so that it writes to this index."""
+    index_dir = assistant.settings.index_dir
+    return "" if assistant.settings.chroma_url or Path(index_dir) == Path("index") else f" --index {index_dir}"
+
+
+def _require_index(assistant) -> None:
+    """Stop (exit 4) when there is no index at all, without creating its folder."""
+    if not assistant.index_exists():
+        _fail(f"there is no index at {assistant.location}: run `rag ingest PATH{_index_hint(assistant)}` "
+              "to build it")
+
+
+def _open_for_questions(assistant) -> None:
+    """`ask` and `chat`: the project's default index is built from the seeds on first use; any
+    other index must exist and hold documents (exit 4 otherwise), and is never created by a read."""
+    if assistant.seeds_on_first_use():
+        _ensure_seeded(assistant)
+    _require_index(assistant)
+    if assistant.store.is_empty():
+        _fail(f"the index at {assistant.location} is empty: run `rag ingest PATH{_index_hint(assistant)}` "
+              "to add documents")
+
+
 @app.command()
 def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
            index: IndexOpt = None,
            prune: Annotated[bool, typer.Option(help="Drop indexed files that no longer exist.")] = False,
+           follow_symlinks: Annotated[bool, typer.Option(
+               "--follow-symlinks", help="Also index what symlinks inside a folder lead to outside it.")] = False,
            as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False) -> None:
-    """Index .txt, .md, .html, .pdf and .docx files; unchanged files are skipped."""
+    """Index PDF, DOCX, HTML and every text file (any encoding); binaries are skipped and listed,
+    unchanged files cost nothing. Exit 3 when some files failed, 4 when all did."""
     from .errors import RagError
 
     assistant = _assistant(index)
     try:
         with _progress_bar("Indexing") as progress:
-            report = assistant.ingest(paths, prune=prune, progress=progress)
+            report = assistant.ingest(paths, prune=prune, progress=progress, follow_symlinks=follow_symlinks)
     except RagError as e:
         _fail(str(e))
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(_json(report.to_dict()))
     else:
         for name in ("added", "updated", "unchanged", "removed"):
             typer.echo(f"{name:>9}: {len(getattr(report, name))}")
         typer.echo(f"{'failed':>9}: {len(report.failed)}")
         for f in report.failed:
-            typer.echo(f"  {f.path!r}: {f.reason}")
+            typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
         typer.echo(f"chunks embedded: {report.chunks_embedded}")
-    if report.failed and not (report.added or report.updated or report.unchanged):
-        raise typer.Exit(1)
+    if report.failed:
+        done_something = report.added or report.updated or report.unchanged or report.removed
+        raise typer.Exit(PARTLY_DONE if done_something else NOTHING_DONE)
 
 
 @app.command()
 def remove(path: Annotated[Path, typer.Argument(help="The file to remove from the index.")],
            index: IndexOpt = None) -> None:
     """Remove one document from the index."""
-    if not _assistant(index).remove(path):
-        _fail(f"{path} is not in the index (see `rag sources`)")
-    typer.echo(f"removed {path}")
+    assistant = _assistant(index)
+    _require_index(assistant)
+    if not assistant.remove(path):
+        _fail(f"{path} is not in the index at {assistant.location} (see `rag sources`)")
+    typer.echo(f"removed {_safe(str(path), one_line=True)}")
 
 
 @app.command()
 def sources(index: IndexOpt = None,
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the indexed documents."""
-    items = _assistant(index).sources()
+    """List the indexed documents: chunks, when indexed, text encoding, path; the index location first."""
+    assistant = _assistant(index)
+    _require_index(assistant)
+    items = assistant.sources()
     if as_json:
-        typer.echo(json.dumps([s.__dict__ for s in items], indent=2))
+        typer.echo(_json([s.__dict__ for s in items]))
         return
+    typer.echo(f"index: {_safe(assistant.location, one_line=True)} ({len(items)} documents)")
     if not items:
-        typer.echo("The index is empty: run `rag ingest PATH`.")
+        typer.echo(f"The index is empty: run `rag ingest PATH{_index_hint(assistant)}`.")
     for s in items:
-        typer.echo(f"{s.chunks:>6} chunks  {s.indexed_at}  {s.source}")
+        typer.echo(f"{s.chunks:>6} chunks  {s.indexed_at}  {s.encoding or '-':<10}  {_safe(s.source, one_line=True)}")
 
 
 def _print_answer(answer, text: bool = True) -> None:
     if text:
-        typer.echo(answer.text)
+        typer.echo(_safe(answer.text))
     if answer.notice:
-        typer.echo(f"\n({answer.notice})")
+        typer.echo(f"\n({_safe(answer.notice)})")
     if answer.citations:
         typer.echo("")
         for c in answer.citations:
             where = f"{c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
-            typer.echo(f"[{c.n}] {Path(c.source).name} ({where}): \"{c.quote}\"")
+            typer.echo(f"[{c.n}] {_name(c.source)} ({where}): \"{_safe(c.quote)}\"")
     if answer.abstained and answer.see_also:
         typer.echo("\nSee also (nearest passages, not answers):")
         for p in answer.see_also:
-            snippet = " ".join(p.text.split())[:160]
-            typer.echo(f"  - {Path(p.source).name} ({p.start}-{p.end}): {snippet}...")
+            snippet = _safe(" ".join(p.text.split())[:160], one_line=True)
+            typer.echo(f"  - {_name(p.source)} ({p.start}-{p.end}): {snippet}...")
 
 
 def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **kwargs):
@@ -187,7 +264,7 @@ def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **k
         typer.secho("checking the evidence...", dim=True, err=True)
     reply = assistant.stream(question, history, **kwargs)
     for piece in reply:
-        typer.echo(piece, nl=False)
+        typer.echo(_safe(piece), nl=False)
     answer = reply.answer()
     typer.echo("")
     _print_answer(answer, text=False)
@@ -202,10 +279,10 @@ def ask(question: Annotated[str, typer.Argument(help="The question.")],
         as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False) -> None:
     """Answer a question from the indexed documents, with citations."""
     assistant = _assistant(index, llm)
-    _ensure_seeded(assistant)
+    _open_for_questions(assistant)
     if as_json:
         answer = assistant.ask(question, [], k=k, source=source)
-        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        typer.echo(_json(answer.to_dict()))
     else:
         _stream_answer(assistant, question, [], k=k, source=source)
 
@@ -214,7 +291,7 @@ def ask(question: Annotated[str, typer.Argument(help="The question.")],
 def chat(index: IndexOpt = None, llm: LlmOpt = None) -> None:
     """A conversation in the terminal; follow-up questions use the earlier turns. Ctrl-D quits."""
     assistant = _assistant(index, llm)
-    _ensure_seeded(assistant)
+    _open_for_questions(assistant)
     history: list[tuple[str, str]] = []
     while True:
         try:
@@ -273,8 +350,8 @@ def main() -> None:
     try:
         app()
     except RagError as e:  # e.g. the index cannot be opened: the message says what to do
-        typer.echo(f"rag: {e}", err=True)
-        sys.exit(2)
+        typer.echo(f"rag: {_safe(str(e))}", err=True)
+        sys.exit(NOTHING_DONE)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 """path -> Document: find the files under the given paths and extract their text, one small
 function per format. Problems are raised as IngestError with a reason a person can act on;
 the caller collects them into the ingest report.
+
+A file is judged by its content, not its name: .pdf, .docx and .html have their own readers, and
+every other file (README, COPYING, .py, .csv, .log, man pages...) is indexed when its bytes decode
+as text, in UTF-8 or in the encoding charset-normalizer detects (Latin-1, Windows-1252, Shift-JIS,
+UTF-16 with a BOM...). Binaries are refused. It does not chunk, embed or store anything.
 """
 
 from __future__ import annotations
@@ -15,16 +20,23 @@ from .errors import IngestError
 from .faults import reached
 from .types import Document, FileError, Page
 
+# The names with a reader of their own, or long known to be text. Any other file is read as text
+# when its content is text; this list is what `rag serve` accepts as uploads.
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 # A .docx is a zip: refuse archives that would expand past this many times the limit (zip bombs).
 _MAX_EXPANSION = 20
 
 
-def discover(paths: list[str | Path]) -> tuple[list[Path], list[FileError]]:
-    """Expand files and folders (recursively, following symlinks once) into supported files.
+def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[list[Path], list[FileError]]:
+    """Expand files and folders (recursively, skipping hidden ones) into the files to read.
+
+    Inside a folder, a symlink (to a file or a folder) whose target lies outside that folder is
+    skipped and reported unless `follow_symlinks`; links within it are followed, each file once.
+    A path named on its own is read even when it is a symlink. Whether a file is text is decided
+    when it is loaded, from its content.
 
     Returns the files in a stable order and the errors met on the way (missing paths,
-    symlink loops, unsupported types).
+    symlink loops, links leading outside).
     """
     files: list[Path] = []
     errors: list[FileError] = []
@@ -37,9 +49,6 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[FileError]]:
         seen_files.add(real)
         if not _is_utf8_name(real):  # the index stores paths as UTF-8 text
             errors.append(FileError(str(path), "the file name is not valid UTF-8: rename the file to index it"))
-        elif path.suffix.lower() not in SUPPORTED:
-            errors.append(FileError(str(path), f"unsupported file type '{path.suffix or '(none)'}' "
-                                                f"(supported: {', '.join(SUPPORTED)})"))
         else:
             files.append(real)
 
@@ -51,7 +60,7 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[FileError]]:
             elif path.exists() and not path.is_dir():
                 errors.append(FileError(str(path), "not a regular file (a pipe, device or socket)"))
             elif path.is_dir():
-                _walk(path.absolute(), add, errors)
+                _walk(path.absolute(), add, errors, follow_symlinks)
             elif path.is_symlink():
                 errors.append(FileError(str(path), "broken symlink or symlink loop"))
             else:
@@ -61,8 +70,20 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[FileError]]:
     return files, errors
 
 
-def _walk(root: Path, add, errors: list[FileError]) -> None:
+def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool) -> None:
     visited: set[str] = set()
+    inside = os.path.realpath(root)
+
+    def leads_outside(path: str) -> bool:
+        """A symlink whose target (all links resolved) is not under the folder being ingested."""
+        if follow_symlinks or not os.path.islink(path):
+            return False
+        target = os.path.realpath(path)
+        if os.path.commonpath([inside, target]) == inside:
+            return False
+        errors.append(FileError(path, f"symlink leads outside {root}; use --follow-symlinks to include it"))
+        return True
+
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=lambda e: errors.append(
             FileError(str(e.filename), _os_reason(e)))):
         real = os.path.realpath(dirpath)
@@ -71,12 +92,15 @@ def _walk(root: Path, add, errors: list[FileError]) -> None:
             dirnames[:] = []
             continue
         visited.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = [d for d in sorted(dirnames)
+                       if not d.startswith(".") and not leads_outside(os.path.join(dirpath, d))]
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
             try:
+                if leads_outside(str(path)):
+                    continue
                 if not path.exists():
                     errors.append(FileError(str(path), "broken symlink or symlink loop"))
                     continue
@@ -110,32 +134,35 @@ def load(path: Path, max_bytes: int | None = None) -> Document:
         str(path).encode("utf-8")
     except UnicodeEncodeError as e:  # the index stores names as UTF-8 text
         raise IngestError(f"the file name is not valid UTF-8 ({str(path)[e.start:e.end]!r}): rename the file") from e
-    data = read_bounded(path, max_bytes)
+    suffix = path.suffix.lower()
+    reader = _READERS.get(suffix, _read_text)
+    data = read_bounded(path, max_bytes, refuse_binary=reader is _read_text)
     reached("loaders.read")
     if not data.strip():
         raise IngestError("empty file: nothing to index")
-    suffix = path.suffix.lower()
-    reader = _READERS.get(suffix)
-    if reader is None:
-        raise IngestError(f"unsupported file type '{suffix}'")
     try:
-        text, title, pages = reader(path, data, max_bytes)
+        text, title, pages, encoding = reader(path, data, max_bytes)
     except IngestError:
         raise
     except RecursionError as e:
         raise IngestError("document is nested too deeply to parse") from e
     except Exception as e:  # parsers raise many types; the file is reported, never fatal
-        raise IngestError(f"cannot parse {suffix[1:].upper()}: {e.__class__.__name__}: {e}"[:300]) from e
+        kind = suffix[1:].upper() or "the file"
+        raise IngestError(f"cannot parse {kind}: {e.__class__.__name__}: {e}"[:300]) from e
     if not text.strip():
         raise IngestError("no text found in the file (a scanned PDF or an empty document?)")
     return Document(source=str(path), text=text, title=title or path.stem, content_hash=content_hash(data),
-                    pages=tuple(pages))
+                    pages=tuple(pages), encoding=encoding)
 
 
-def read_bounded(path: Path, max_bytes: int | None) -> bytes:
+def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False) -> bytes:
     """The file's bytes, never more than `max_bytes`: the size is checked on the open file
     (not the name, which may be swapped meanwhile) and the read stops at the limit even if the
-    file grows while being read. Only regular files: a FIFO or /dev/zero would never end."""
+    file grows while being read. Only regular files: a FIFO or /dev/zero would never end.
+
+    With `refuse_binary`, a file whose first 8 KB hold NUL bytes (and no UTF-16/32 byte order
+    mark) is refused from those alone, before its size is checked: a folder's photos and archives
+    cost 8 KB each and are reported as binary, not as too big."""
     import stat
 
     try:
@@ -143,9 +170,12 @@ def read_bounded(path: Path, max_bytes: int | None) -> bytes:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise IngestError("not a regular file (a pipe, device or socket)")
+            head = fh.read(_SNIFF_BYTES) if refuse_binary else b""
+            if b"\x00" in head and not any(head.startswith(bom) for bom, _ in _BOMS):
+                raise IngestError(_BINARY)
             if max_bytes is not None and st.st_size > max_bytes:
                 raise IngestError(_too_big(st.st_size, max_bytes))
-            data = fh.read(max_bytes + 1) if max_bytes is not None else fh.read()
+            data = head + (fh.read(max(max_bytes + 1 - len(head), 0)) if max_bytes is not None else fh.read())
     except OSError as e:
         raise IngestError(f"cannot read file: {_os_reason(e)}") from e
     if max_bytes is not None and len(data) > max_bytes:
@@ -161,24 +191,94 @@ def _too_big(size: int, max_bytes: int) -> str:
 # Byte order marks of the encodings whose text legitimately holds NUL bytes.
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
          (b"\xfe\xff", "utf-16"))
+_SNIFF_BYTES = 8192
+_BINARY = "binary file (contains NUL bytes), not text: skipped"
+# Control characters text does not use (backspace, tab, newlines, form feed and ESC excluded: man
+# pages overstrike with backspaces, logs hold colour codes): bytes that are not UTF-8 and decode
+# in some 8-bit encoding to more than 1% of these (and more than one) are a binary, not text.
+_CONTROL = re.compile(r"[\x00-\x07\x0e-\x1a\x1c-\x1f\x7f]")
+# When several encodings fit the bytes about equally well (charset-normalizer ties often on short
+# Western text: Latin-1 bytes read as cp1250 give "crčme" for "crème"), the most widely used wins.
+_PREFERRED = ("cp1252", "latin_1", "cp932", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr", "cp1251",
+              "koi8_r", "cp1250", "iso8859_15")
+_TIE_CHAOS, _TIE_COHERENCE = 0.1, 0.1
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> tuple[str, str]:
+    """The text of a file's bytes and the encoding it was decoded with (a Python codec name:
+    "utf-8", "utf-16", "cp1252", "cp932"...). UTF-8 and byte order marks are trusted; any other
+    bytes go to charset-normalizer.
+
+    Raises:
+        IngestError: the bytes are not text (NUL bytes; not UTF-8 and no encoding fits, or the
+            one that fits gives control characters), or mix UTF-8 with another encoding.
+    """
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
-                return data.decode(encoding)
+                return data.decode(encoding), encoding
             except UnicodeDecodeError as e:
-                raise IngestError(f"not valid {encoding.upper()} (byte {e.start}): save the file as UTF-8") from e
-    if b"\x00" in data[:8192]:
-        raise IngestError("binary file (contains NUL bytes), not text")
+                raise IngestError(f"not valid {encoding.upper()} (byte {e.start}) although it starts with "
+                                  f"a {encoding.upper()} byte order mark: save the file as UTF-8") from e
+    if b"\x00" in data:
+        raise IngestError(_BINARY)
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as e:
-        raise IngestError(f"not valid UTF-8 (byte {e.start}): save the file as UTF-8") from e
-    if "\x00" in text:
-        raise IngestError("binary file (contains NUL bytes), not text")
+        first_bad = e.start
+    encoding = _detect_encoding(data)
+    if encoding is None:
+        raise IngestError("not text: no text encoding fits its bytes (a binary file?): skipped")
+    text = data.decode(encoding)
+    if encoding in _WESTERN and _has_utf8_sequences(data):
+        raise IngestError(f"mixed encodings: part UTF-8, part {encoding} (first non-UTF-8 byte at {first_bad}): "
+                          "save the file as UTF-8")
+    return _checked(text), encoding
+
+
+# Where a UTF-8 sequence read as one of these encodings makes mojibake no text holds ("Ã©" for "é":
+# a capital with an accent, then a symbol), so finding one means UTF-8 is mixed in. In Cyrillic or
+# Central European text the same bytes are ordinary letter pairs ("Бі", "ÓŁ") and prove nothing.
+_WESTERN = {"cp1252", "latin_1", "iso8859_15"}
+
+
+def _detect_encoding(data: bytes) -> str | None:
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        return None
+    best = matches[0]
+    close = [m for m in matches if m.chaos <= best.chaos + _TIE_CHAOS and m.coherence >= best.coherence - _TIE_COHERENCE]
+    for name in _PREFERRED:  # could_be_from_charset: the encodings giving the very same text
+        for m in close:
+            if name in m.could_be_from_charset:
+                return name
+    return best.encoding
+
+
+def _has_utf8_sequences(data: bytes) -> bool:
+    """Whether bytes that are not UTF-8 as a whole still hold multi-byte UTF-8 characters: in
+    Western text, a file with UTF-8 and Latin-1 pasted together, which no single encoding reads right."""
+    return bool(re.search(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}", data))
+
+
+def _checked(text: str) -> str:
+    controls = len(_CONTROL.findall(text))
+    if "\x00" in text or (controls > 1 and controls > len(text) / 100):
+        raise IngestError(f"binary file ({controls} control characters), not text: skipped")
     return text
+
+
+def _codec_name(name: str | None) -> str:
+    import codecs
+
+    if not name:
+        return ""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name
 
 
 def _first_line_title(text: str) -> str:
@@ -192,16 +292,23 @@ def _first_line_title(text: str) -> str:
 def _read_text(path: Path, data: bytes, max_bytes):
     # Offsets count characters as a text-mode reader sees them (open(), Path.read_text(), editors),
     # so line endings are normalised to "\n" the same way.
-    text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
-    return text, _first_line_title(text), []
+    text, encoding = decode_text(data)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text, _first_line_title(text), [], _codec_name(encoding)
 
 
 def _read_html(path: Path, data: bytes, max_bytes):
     from bs4 import BeautifulSoup
+    from bs4.dammit import EncodingDetector
 
     if b"\x00" in data[:8192]:
         raise IngestError("binary file (contains NUL bytes), not HTML")
-    soup = BeautifulSoup(data, "html.parser")
+    if EncodingDetector.find_declared_encoding(data, is_html=True):  # <meta charset>: the page says
+        soup = BeautifulSoup(data, "html.parser")
+        encoding = soup.original_encoding
+    else:  # as for any text file: bs4's own guess reads Windows-1252 "café" as cp1006 "cafﻠ"
+        html, encoding = decode_text(data)
+        soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
@@ -209,7 +316,7 @@ def _read_html(path: Path, data: bytes, max_bytes):
     # Collapse runs of blank lines and trailing spaces left by markup.
     text = re.sub(r"[ \t\r\f\v]+\n", "\n", raw)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return text, title or _first_line_title(text), []
+    return text, title or _first_line_title(text), [], _codec_name(encoding)
 
 
 def _read_pdf(path: Path, data: bytes, max_bytes):
@@ -233,7 +340,7 @@ def _read_pdf(path: Path, data: bytes, max_bytes):
         meta_title = (reader.metadata.title or "") if reader.metadata else ""
     except Exception:
         pass
-    return text, meta_title or _first_line_title(text), pages
+    return text, meta_title or _first_line_title(text), pages, ""
 
 
 def join_pages(page_texts: list[str]) -> tuple[str, list[Page]]:
@@ -271,13 +378,10 @@ def _read_docx(path: Path, data: bytes, max_bytes):
             paragraphs.append(" | ".join(cell.text for cell in row.cells))
     text = "\n\n".join(p for p in paragraphs if p.strip())
     title = document.core_properties.title or ""
-    return text, title or _first_line_title(text), []
+    return text, title or _first_line_title(text), [], ""
 
 
-_READERS = {
-    ".txt": _read_text,
-    ".md": _read_text,
-    ".markdown": _read_text,
+_READERS = {  # any other name is read as text (_read_text) when its content is text
     ".html": _read_html,
     ".htm": _read_html,
     ".pdf": _read_pdf,

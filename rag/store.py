@@ -44,6 +44,7 @@ class StoredDocument:
     chunks: int
     indexed_at: str
     pages: tuple[Page, ...] = ()
+    encoding: str = ""  # what the file's bytes were decoded from; "" for PDF, DOCX and older indexes
 
 
 class LexicalIndex:
@@ -244,7 +245,8 @@ class Store:
     def sources(self) -> list[SourceInfo]:
         got = self._doc_records()
         infos = [SourceInfo(source=i, title=m.get("title", ""), chunks=int(m.get("chunks", 0)),
-                            indexed_at=m.get("indexed_at", ""), content_hash=m.get("hash", ""))
+                            indexed_at=m.get("indexed_at", ""), content_hash=m.get("hash", ""),
+                            encoding=m.get("encoding", ""))
                  for i, m in zip(got["ids"], got["metadatas"])]
         return sorted(infos, key=lambda s: s.source)
 
@@ -260,7 +262,8 @@ class Store:
         m, text = got["metadatas"][0], got["documents"][0]
         pages = tuple(Page(*p) for p in json.loads(m.get("pages", "[]")))
         return StoredDocument(source=source, title=m.get("title", ""), text=text, content_hash=m.get("hash", ""),
-                              chunks=int(m.get("chunks", 0)), indexed_at=m.get("indexed_at", ""), pages=pages)
+                              chunks=int(m.get("chunks", 0)), indexed_at=m.get("indexed_at", ""), pages=pages,
+                              encoding=m.get("encoding", ""))
 
     @_reads_index
     def has(self, source: str) -> bool:
@@ -292,7 +295,7 @@ class Store:
                 reached("store.put.chunks")
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             records = [(doc.source, doc.text, {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(cs),
-                                               "indexed_at": now,
+                                               "indexed_at": now, "encoding": doc.encoding,
                                                "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])})
                        for doc, cs in items]
             for part in _by_size(records, self.batch, _MAX_WRITE_CHARS):

@@ -21,10 +21,11 @@ class Page:
 @dataclass(frozen=True)
 class Document:
     source: str  # absolute path (or the name given at upload)
-    text: str
+    text: str  # the decoded text: what every offset points into
     title: str
-    content_hash: str
+    content_hash: str  # of the file's bytes
     pages: tuple[Page, ...] = ()
+    encoding: str = ""  # the text encoding the bytes were decoded from ("utf-8", "cp1252"...); "" for PDF, DOCX
 
     def page_at(self, offset: int) -> int | None:
         for page in self.pages:
@@ -225,3 +226,4 @@ class SourceInfo:
     chunks: int
     indexed_at: str  # ISO 8601, UTC
     content_hash: str
+    encoding: str = ""  # detected text encoding of the file ("utf-8", "cp1252", "utf-16"...); "" for PDF, DOCX

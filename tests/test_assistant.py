@@ -8,7 +8,10 @@ from pathlib import Path
 
 from support import SEED_FILE, SEEDS, assert_index_consistent, chunk_records, make_docx, make_pdf
 
-from rag import Assistant
+import pytest
+
+from rag import Assistant, ConfigError
+from rag.config import load_settings
 
 OLD_TEXT = "The zebra called Quagga grazes near the Etosha pan every dry season."
 NEW_TEXT = "The pelican called Percival nests on the Walvis Bay lagoon every spring."
@@ -167,22 +170,22 @@ def test_remove_unknown_document_returns_false(fresh_assistant, docs_dir):
 
 def test_bad_files_are_reported_and_good_files_still_ingested(fresh_assistant, docs_dir, tmp_path):
     good = {
+        "latin1.txt": (docs_dir / "latin1.txt", "café"),  # written below in Latin-1
         "notes.txt": (docs_dir / "notes.txt", OTHER_TEXT),
         "zebra.md": (docs_dir / "zebra.md", OLD_TEXT),
         "page.html": (docs_dir / "page.html", f"<html><body><p>{NEW_TEXT}</p></body></html>"),
     }
     for path, text in good.values():
-        path.write_text(text)
+        path.write_text(text, encoding="latin-1" if path.name == "latin1.txt" else "utf-8")
     make_pdf(docs_dir / "survey.pdf", ["Otters returned to the river in 2021."])
     make_docx(docs_dir / "memo.docx", ["The budget for 2025 is 40 pounds."])
     bad = {
         "empty.txt": b"",
         "binary.txt": b"\x00\x01\x02\x03" * 64,
-        "latin1.txt": "café".encode("latin-1"),
         "corrupt.pdf": b"%PDF-1.4\n\x8f\x01garbage",
         "fake.pdf": b"this is not a pdf",
         "fake.docx": b"neither is this a docx",
-        "photo.jpg": b"\xff\xd8\xff\xe0",
+        "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01",  # a JPEG's first bytes
     }
     for name, data in bad.items():
         (docs_dir / name).write_bytes(data)
@@ -254,3 +257,81 @@ def test_pdf_citations_carry_page_numbers(fresh_assistant, docs_dir):
     for c in answer.citations:
         assert document.text[c.start:c.end] == c.quote
         assert c.page == (2 if "crimson" in c.quote else 1)
+
+
+# ---- settings --------------------------------------------------------------------------------
+
+def test_overrides_apply_on_top_of_given_settings(tmp_path):
+    settings = load_settings(index_dir=tmp_path / "a")
+    assistant = Assistant(settings=settings, top_k="8", llm="none", chunk_size=None)
+    assert (assistant.settings.top_k, assistant.settings.llm) == (8, "none")
+    assert assistant.settings.chunk_size == settings.chunk_size  # None keeps the setting
+    assert settings.top_k == 5  # the caller's settings are left as they were
+
+
+def test_an_invalid_or_unknown_override_is_a_config_error(tmp_path):
+    settings = load_settings(index_dir=tmp_path / "a")
+    with pytest.raises(ConfigError, match="chunk_size"):
+        Assistant(settings=settings, chunk_size=3)
+    with pytest.raises(ConfigError, match="unknown setting top_kk"):
+        Assistant(settings=settings, top_kk=3)
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Assistant(index_dir=tmp_path / "b", top_kk=3)
+
+
+# ---- real folders: every text file, any encoding ---------------------------------------------
+
+REAL_FOLDER = {  # name: (text, encoding it is written in, encodings a correct reading may report)
+    "README": ("Heron survey\n\nThis folder holds the notes of the heron survey on the\nriver Wey. The "
+               "survey counts nests every spring, and the\ncounts are kept in the table beside this file.\n\n"
+               "Volunteers meet at the old mill at nine in the\nmorning; bring boots and a flask.\n",
+               "utf-8", {"utf-8"}),
+    "CHANGELOG": ("2024-04-02  Added the Guildford counts.\n2024-05-10  Fixed the date of the first visit.\n",
+                  "utf-8", {"utf-8"}),
+    "notes-latin1.txt": ("Le héron cendré niche près du moulin. Les oeufs éclosent après vingt-cinq jours; "
+                         "la colonie compte désormais quarante nids à côté de la rivière.",
+                         "latin-1", {"cp1252", "iso8859-1"}),
+    "letter-cp1252.txt": ("The warden wrote: \u201cThe fee is \u20ac12 per visit \u2014 payable at the mill.\u201d "
+                          "Visitors\u2019 boots must be clean.", "cp1252", {"cp1252"}),
+    "report-utf16.txt": ("\ufeffThe UTF-16 report: forty nests were counted in April, and the egrets "
+                         "returned to the marsh in May.", "utf-16-le", {"utf-16"}),
+    "japanese-sjis.txt": ("サギの調査。春に川沿いの巣を数えます。今年は四十の巣がありました。"
+                          "ボランティアは朝九時に古い水車小屋に集まります。", "shift_jis", {"cp932", "shift_jis"}),
+    "counts.csv": ("site,year,nests\nold mill,2023,36\nold mill,2024,40\nweir,2024,12\n", "utf-8", {"utf-8"}),
+    "tally.py": ('"""Count the nests per site."""\n\n\ndef tally(rows):\n    return {r["site"]: int(r["nests"]) '
+                 'for r in rows}\n', "utf-8", {"utf-8"}),
+}
+
+
+@pytest.fixture
+def real_folder(docs_dir) -> Path:
+    for name, (text, encoding, _) in REAL_FOLDER.items():
+        (docs_dir / name).write_bytes(text.encode(encoding))
+    (docs_dir / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    return docs_dir
+
+
+def test_a_real_folder_indexes_every_text_file_in_its_encoding_and_reports_the_binary(fresh_assistant,
+                                                                                       real_folder):
+    report = fresh_assistant.ingest([real_folder])
+
+    assert sorted(Path(p).name for p in report.added) == sorted(REAL_FOLDER)
+    assert [(Path(f.path).name, "binary" in f.reason) for f in report.failed] == [("photo.png", True)]
+    encodings = {Path(s.source).name: s.encoding for s in fresh_assistant.sources()}
+    for name, (text, _, reported) in REAL_FOLDER.items():
+        assert encodings[name] in reported, name
+        stored = fresh_assistant.document(str(real_folder / name))
+        assert stored.text == text.lstrip("\ufeff") and stored.encoding == encodings[name]
+    for source, chunk in ((r["meta"]["source"], r) for r in chunk_records(fresh_assistant).values()):
+        text = fresh_assistant.document(source).text
+        assert text[chunk["meta"]["start"]:chunk["meta"]["end"]] == chunk["text"]
+    assert_index_consistent(fresh_assistant)
+
+
+def test_a_question_about_a_latin1_file_cites_its_decoded_text(fresh_assistant, real_folder):
+    fresh_assistant.ingest([real_folder])
+    answer = fresh_assistant.ask("Où niche le héron cendré ?")
+    source = str(real_folder / "notes-latin1.txt")
+    assert source in {c.source for c in answer.citations}
+    for c in answer.citations:
+        assert fresh_assistant.document(c.source).text[c.start:c.end] == c.quote

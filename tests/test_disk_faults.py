@@ -1,4 +1,4 @@
-"""A read-only index folder and a full disk: `rag ingest` stops with a clear message (exit 2, no
+"""A read-only index folder and a full disk: `rag ingest` stops with a clear message (exit 4, no
 traceback), nothing is half-written (the index stays whole), and once space is back the ingest
 completes. Both use a small tmpfs mounted by the test (needs root with CAP_SYS_ADMIN, as in our
 CI container; skipped otherwise). A read-only mount blocks root too, unlike chmod."""
@@ -45,11 +45,11 @@ def test_ingest_into_a_read_only_index_fails_clearly_and_changes_nothing(rag_cli
     before = {p: p.read_bytes() for p in index.rglob("*") if p.is_file()}
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     ran = rag_cli(["ingest", "--index", index, _docs(tmp_path / "new", 2, "ro")])
-    assert ran.returncode == 2, ran.output
+    assert ran.returncode == 4, ran.output
     assert "Traceback" not in ran.output and "writable" in ran.output
     assert {p: p.read_bytes() for p in index.rglob("*") if p.is_file()} == before
     ask = rag_cli(["ask", "--index", index, "who is Ismail Shukri?"])
-    assert ask.returncode == 2 and "Traceback" not in ask.output and "writable" in ask.output
+    assert ask.returncode == 4 and "Traceback" not in ask.output and "writable" in ask.output
 
 
 def test_disk_full_during_ingest_fails_clearly_and_the_index_stays_whole(rag_cli, tmpfs, tmp_path):
@@ -60,7 +60,7 @@ def test_disk_full_during_ingest_fails_clearly_and_the_index_stays_whole(rag_cli
                    capture_output=True)
     docs = _docs(tmp_path / "big", 12, "full")
     ran = rag_cli(["ingest", "--index", index, docs])
-    assert ran.returncode == 2, ran.output
+    assert ran.returncode == 4, ran.output
     assert "Traceback" not in ran.output and "disk is not full" in ran.output
 
     filler.unlink()  # space is back: the index is whole, and the ingest completes

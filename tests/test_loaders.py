@@ -1,9 +1,11 @@
-"""Files -> Documents: each format is read with its library, and every file that cannot be read
-is refused with a reason a person can act on."""
+"""Files -> Documents: each format is read with its library, any other file whose content is text
+is read in the encoding it was written in, and every file that cannot be read is refused with a
+reason a person can act on. Discovery skips symlinks leading out of the folder being ingested."""
 
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,18 @@ def test_html_keeps_visible_text_and_drops_scripts(tmp_path):
     assert doc.title == "Trip"
 
 
+def test_html_without_a_declared_charset_is_decoded_like_a_text_file(tmp_path):
+    page = "<html><body><p>Le caf\u00e9 \u201cchez Andr\u00e9\u201d co\u00fbte \u20ac3.</p></body></html>"
+    doc = load(write(tmp_path / "page.html", page.encode("cp1252")))
+    assert doc.text == "Le caf\u00e9 \u201cchez Andr\u00e9\u201d co\u00fbte \u20ac3." and doc.encoding == "cp1252"
+
+
+def test_html_declaring_its_charset_is_read_in_it(tmp_path):
+    page = '<html><head><meta charset="iso-8859-2"></head><body><p>\u0141\u00f3d\u017a</p></body></html>'
+    doc = load(write(tmp_path / "page.html", page.encode("iso-8859-2")))
+    assert doc.text == "\u0141\u00f3d\u017a" and doc.encoding == "iso8859-2"
+
+
 # ---- bad files -------------------------------------------------------------------------------
 
 def test_empty_file_is_refused(tmp_path):
@@ -91,8 +105,71 @@ def test_binary_file_is_refused(tmp_path):
     assert "binary" in refusal(write(tmp_path / "blob.txt", b"\x7fELF\x02\x01\x00\x00\x00" + bytes(range(256))))
 
 
-def test_invalid_utf8_is_refused(tmp_path):
-    assert "UTF-8" in refusal(write(tmp_path / "latin1.txt", "café au lait".encode("latin-1")))
+def test_binary_file_without_an_extension_is_refused_as_binary(tmp_path):
+    assert "binary" in refusal(write(tmp_path / "program", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 40))
+
+
+def test_a_binary_over_the_size_limit_is_reported_as_binary(tmp_path):
+    path = write(tmp_path / "movie", b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 100)
+    with pytest.raises(IngestError, match="binary"):
+        load(path, max_bytes=1000)
+
+
+def test_bytes_no_encoding_fits_are_refused_as_not_text(tmp_path):
+    noise = bytes(b for b in range(1, 256) if b not in b"\t\n\r") * 40  # no NUL byte, yet no text
+    reason = refusal(write(tmp_path / "noise.dat", noise))
+    assert "not text" in reason or "binary" in reason
+
+
+def test_a_zip_archive_is_refused_as_binary(tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("sheet.xml", "<row>1</row>")
+    assert "binary" in refusal(write(tmp_path / "table.xlsx", buffer.getvalue()))
+
+
+def test_utf8_mixed_with_latin1_is_refused_with_what_to_do(tmp_path):
+    data = "Naïve UTF-8 here. ".encode() + "et là du Latin-1.".encode("latin-1")
+    reason = refusal(write(tmp_path / "mixed.md", data))
+    assert "mixed encodings" in reason and "save the file as UTF-8" in reason
+
+
+# ---- any encoding ----------------------------------------------------------------------------
+
+ENCODED = {  # file name: (text, encoding it is written in, encodings a correct reading may report)
+    "latin1.txt": ("Le café crème et la brûlée de grand-mère, à la façon du Périgord. "
+                   "Über die Brücke gehen Müller und Söhne.", "latin-1", {"cp1252", "iso8859-1"}),
+    "windows.txt": ("He said \u201cthe fee is \u20ac40\u201d \u2014 and that\u2019s final. Café au lait.", "cp1252",
+                    {"cp1252"}),
+    "utf16.txt": ("\ufeffUTF-16 with a byte order mark: naïve façade, 日本.", "utf-16-le", {"utf-16"}),
+    "shift_jis.txt": ("日本語のテキストです。東京は日本の首都です。桜の花が春に咲きます。", "shift_jis",
+                      {"cp932", "shift_jis"}),
+    # "Бі" and "Т»" are valid UTF-8 byte pairs in Windows-1251: still one encoding, not a mix.
+    "cp1251.txt": ("Бібліотека «ЦЕНТР» відкрита щодня. Біля входу стоїть пам'ятник Тарасу Шевченку, "
+                   "а в залі зберігаються старі книги.", "cp1251", {"cp1251"}),
+}
+
+
+@pytest.mark.parametrize("name", ENCODED)
+def test_text_in_another_encoding_is_decoded_and_its_encoding_recorded(tmp_path, name):
+    text, encoding, reported = ENCODED[name]
+    doc = load(write(tmp_path / name, text.encode(encoding)))
+    assert doc.text == text.lstrip("\ufeff")
+    assert doc.encoding in reported
+
+
+def test_utf8_text_records_utf8(tmp_path):
+    assert load(write(tmp_path / "plain.txt", "Plain text.")).encoding == "utf-8"
+
+
+@pytest.mark.parametrize("name", ["README", "COPYING", "changelog", "notes.rst", "tool.py", "data.json",
+                                  "conf.yaml", "table.csv", "server.log", "paper.tex", "README.Debian", "ls.1"])
+def test_any_file_whose_content_is_text_is_read_whatever_its_name(tmp_path, name):
+    text = f"Contents of {name}: the heron nests by the river.\nSecond line.\n"
+    doc = load(write(tmp_path / name, text))
+    assert doc.text == text and doc.title == f"Contents of {name}: the heron nests by the river."
 
 
 def test_corrupt_pdf_is_refused(tmp_path):
@@ -119,11 +196,11 @@ def test_pdf_without_text_is_refused(tmp_path):
 
 # ---- discovery -------------------------------------------------------------------------------
 
-def test_discover_reports_unknown_extension(tmp_path):
-    path = write(tmp_path / "table.xlsx", b"PK\x03\x04")
-    files, errors = discover([path])
-    assert files == []
-    assert [e.path for e in errors] == [str(path)] and "unsupported file type '.xlsx'" in errors[0].reason
+def test_discover_finds_files_of_any_name(tmp_path):
+    for name in ("README", "setup.py", "table.xlsx"):
+        write(tmp_path / name, "x.")
+    files, errors = discover([tmp_path])
+    assert [f.name for f in files] == ["README", "setup.py", "table.xlsx"] and errors == []
 
 
 def test_discover_reports_missing_path(tmp_path):
@@ -165,3 +242,42 @@ def test_discover_recurses_in_stable_order_and_skips_hidden_files(tmp_path):
     files, errors = discover([tmp_path])
     assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a.md", "b.txt", "c/d.html"]
     assert errors == []
+
+
+# ---- symlinks --------------------------------------------------------------------------------
+
+@pytest.fixture
+def folder_with_links_out(tmp_path) -> tuple[Path, Path]:
+    """notes/ with its own file, a link to a file outside, a link to a folder outside, and a
+    link to a file inside it."""
+    outside = tmp_path / "private"
+    outside.mkdir()
+    write(outside / "secret.txt", "Outside the folder.")
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    write(folder / "own.txt", "Inside.")
+    os.symlink(outside / "secret.txt", folder / "secret-link.txt")
+    os.symlink(outside, folder / "private-link")
+    os.symlink(folder / "own.txt", folder / "own-link.txt")
+    return folder, outside
+
+
+def test_symlinks_leading_outside_the_folder_are_skipped_and_reported(folder_with_links_out):
+    folder, _ = folder_with_links_out
+    files, errors = discover([folder])
+    assert files == [(folder / "own.txt").resolve()]  # the link inside leads to the same file: once
+    assert sorted(Path(e.path).name for e in errors) == ["private-link", "secret-link.txt"]
+    assert all(e.reason == f"symlink leads outside {folder}; use --follow-symlinks to include it" for e in errors)
+
+
+def test_follow_symlinks_includes_what_links_lead_to(folder_with_links_out):
+    folder, outside = folder_with_links_out
+    files, errors = discover([folder], follow_symlinks=True)
+    assert sorted(files) == sorted([(folder / "own.txt").resolve(), (outside / "secret.txt").resolve()])
+    assert errors == []
+
+
+def test_a_symlink_named_on_the_command_line_is_read(folder_with_links_out):
+    folder, outside = folder_with_links_out
+    files, errors = discover([folder / "secret-link.txt"])
+    assert files == [(outside / "secret.txt").resolve()] and errors == []

@@ -1,4 +1,6 @@
-"""The `rag` command in a subprocess, as a user runs it: ingest, sources, ask --json, remove.
+"""The `rag` command in a subprocess, as a user runs it: ingest, sources, ask --json, remove, the
+exit status rule (0 done, 3 partly, 4 nothing), and output that never passes on a document's
+escape sequences to the terminal.
 
 The index is built once for the module by `rag ingest`; each model-loading command costs a few
 seconds, so the tests share it and only `remove` writes to it (on a file no other test needs)."""
@@ -38,7 +40,7 @@ def workspace(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ingested(workspace) -> subprocess.CompletedProcess:
-    return rag("ingest", str(SEED_FILE), "docs", "--index", "index", cwd=workspace)
+    return rag("ingest", str(SEED_FILE), "docs", "--index", "index", cwd=workspace, check=False)
 
 
 def test_help_lists_the_commands(tmp_path):
@@ -46,7 +48,8 @@ def test_help_lists_the_commands(tmp_path):
     assert all(cmd in out for cmd in ("ingest", "remove", "sources", "ask", "chat", "eval"))
 
 
-def test_ingest_reports_added_and_failed_files_with_reasons(ingested):
+def test_ingest_reports_added_and_failed_files_with_reasons_and_exits_3(ingested):
+    assert ingested.returncode == 3, ingested.stderr
     lines = ingested.stdout.splitlines()
     assert "added: 2" in [line.strip() for line in lines]
     assert "failed: 1" in [line.strip() for line in lines]
@@ -59,9 +62,9 @@ def test_reingest_json_reports_unchanged_and_embeds_nothing(workspace, ingested)
     assert report["added"] == [] and report["chunks_embedded"] == 0
 
 
-def test_ingest_of_only_bad_input_exits_non_zero(workspace, ingested):
+def test_ingest_of_only_bad_input_exits_4(workspace, ingested):
     done = rag("ingest", "docs/empty.txt", "--index", "index", cwd=workspace, check=False)
-    assert done.returncode == 1 and "empty file" in done.stdout
+    assert done.returncode == 4 and "empty file" in done.stdout
 
 
 def test_sources_lists_indexed_documents_with_chunk_counts(workspace, ingested):
@@ -70,6 +73,12 @@ def test_sources_lists_indexed_documents_with_chunk_counts(workspace, ingested):
     assert str(workspace / "docs" / "empty.txt") not in listed
     text = rag("sources", "--index", "index", cwd=workspace).stdout
     assert str(SEED_FILE) in text and "chunks" in text
+
+
+def test_sources_prints_the_index_location_and_each_encoding(workspace, ingested):
+    lines = rag("sources", "--index", "index", cwd=workspace).stdout.splitlines()
+    assert lines[0].startswith(f"index: {workspace / 'index'} (")
+    assert any(str(SEED_FILE) in line and " utf-8 " in line for line in lines)
 
 
 def test_ask_json_answers_the_seed_question_with_citations(workspace, ingested):
@@ -91,7 +100,7 @@ def test_remove_drops_the_document_from_sources(workspace, ingested):
 
 def test_remove_of_an_unindexed_file_fails_with_a_message(workspace, ingested):
     done = rag("remove", "docs/never.txt", "--index", "index", cwd=workspace, check=False)
-    assert done.returncode == 2 and "not in the index" in done.stderr
+    assert done.returncode == 4 and "not in the index" in done.stderr
 
 
 def test_ask_on_a_fresh_folder_builds_the_index_from_seeds_and_prints_citations(tmp_path):
@@ -100,3 +109,68 @@ def test_ask_on_a_fresh_folder_builds_the_index_from_seeds_and_prints_citations(
     out = rag("ask", "who is Ismail Shukri?", cwd=tmp_path).stdout
     assert "Misrata" in out and f"[1] {SEED_FILE.name} (" in out
     assert (tmp_path / "index" / "chroma").is_dir()
+
+
+# ---- a missing or empty index: said so, never created ----------------------------------------
+
+@pytest.mark.parametrize("command", [["ask", "who is Ismail Shukri?"], ["chat"], ["sources"], ["remove", "x.txt"]])
+def test_a_missing_index_is_named_with_what_to_run_and_not_created(tmp_path, command):
+    done = rag(*command, "--index", "nowhere", cwd=tmp_path, check=False)
+    assert done.returncode == 4, done.stderr
+    assert f"no index at {tmp_path / 'nowhere'}" in done.stderr and "rag ingest PATH --index nowhere" in done.stderr
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_ask_on_an_empty_index_says_so_even_with_seeds_beside_it(tmp_path):
+    (tmp_path / "seeds").mkdir()  # seeds fill the project's default index only, not this one
+    (tmp_path / "seeds" / SEED_FILE.name).write_bytes(SEED_FILE.read_bytes())
+    (tmp_path / "empty.txt").write_text("")
+    assert rag("ingest", "empty.txt", "--index", "mine", cwd=tmp_path, check=False).returncode == 4
+    done = rag("ask", "who is Ismail Shukri?", "--index", "mine", cwd=tmp_path, check=False)
+    assert done.returncode == 4 and f"the index at {tmp_path / 'mine'} is empty" in done.stderr
+    assert "rag ingest PATH --index mine" in done.stderr
+
+
+# ---- symlinks --------------------------------------------------------------------------------
+
+def test_ingest_skips_links_out_of_the_folder_unless_asked_to_follow_them(tmp_path):
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "diary.txt").write_text("The diary is private.")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "own.txt").write_text("The heron came back to the mill.")
+    os.symlink(tmp_path / "private" / "diary.txt", tmp_path / "notes" / "diary-link.txt")
+    os.symlink(tmp_path / "private", tmp_path / "notes" / "private-link")
+
+    done = rag("ingest", "notes", "--index", "index", cwd=tmp_path, check=False)
+    assert done.returncode == 3
+    assert done.stdout.count("symlink leads outside") == 2 and "--follow-symlinks" in done.stdout
+    followed = rag("ingest", "notes", "--index", "index", "--follow-symlinks", "--json", cwd=tmp_path)
+    assert json.loads(followed.stdout)["added"] == [str(tmp_path / "private" / "diary.txt")]
+
+
+# ---- terminal-safe output --------------------------------------------------------------------
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J"
+
+
+def test_escape_sequences_in_documents_and_names_are_printed_escaped(tmp_path):
+    (tmp_path / "docs").mkdir()
+    note = tmp_path / "docs" / f"key{HOSTILE}.txt"
+    note.write_text(f"The lantern key is kept in the boathouse{HOSTILE} by the lake. Nobody else knows it.")
+    (tmp_path / "docs" / f"empty{HOSTILE}.txt").write_text("")
+    with open(os.fsencode(tmp_path / "docs") + b"/caf\xe9.txt", "wb") as fh:  # a name that is not UTF-8
+        fh.write(b"Coffee.")
+
+    runs = [rag("ingest", "docs", "--index", "index", cwd=tmp_path, check=False),
+            rag("sources", "--index", "index", cwd=tmp_path),
+            rag("ask", "where is the lantern key kept?", "--index", "index", cwd=tmp_path),
+            rag("ask", "where is the lantern key kept?", "--index", "index", "--json", cwd=tmp_path)]
+
+    assert runs[0].returncode == 3
+    for done in runs:
+        assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout + done.stderr
+    assert "empty\\x1b]0;pwned\\x07\\x1b[2J.txt" in runs[0].stdout
+    assert "caf\\udce9.txt" in runs[0].stdout and "Traceback" not in runs[0].stderr
+    assert f"key\\x1b]0;pwned\\x07\\x1b[2J.txt" in runs[1].stdout
+    assert "boathouse\\x1b]0;pwned" in runs[2].stdout and "[1] key\\x1b]0;" in runs[2].stdout
+    assert json.loads(runs[3].stdout)["citations"][0]["source"] == str(note)  # JSON keeps the exact name

@@ -176,4 +176,4 @@ def test_serve_refuses_a_non_loopback_address_without_a_key(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "rag.cli", "serve", "--index", str(tmp_path / "index"),
                            "--host", "0.0.0.0", "--port", str(free_port())],
                           env=server_env(), cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "RAG_API_KEY" in proc.stderr
+    assert proc.returncode == 4 and "RAG_API_KEY" in proc.stderr
