@@ -48,7 +48,9 @@ who whom whose which when where why how yes no according in on at to of for from
 some most many several both one two three however while although after before during since because if then
 is are was were do does did has have had can could will would should may might must new recently this week
 last year month according meanwhile earlier later now today yesterday monday tuesday wednesday thursday friday
-saturday sunday mr mrs ms dr""".split())
+saturday sunday mr mrs ms dr under along besides beyond among within without across against toward towards
+upon unlike despite except via per whether either neither each every all any another other such apart aside
+instead including not""".split())
 _CAPWORD = r"(?:[A-Z][\w’'&.\-]*\w|[A-Z])"
 _CONNECT = r"(?:of|the|de|del|da|di|van|von|der|al|bin|ibn|&|le|la|du)"
 _NAME = re.compile(rf"{_CAPWORD}(?:(?:\s+{_CONNECT})*\s+{_CAPWORD}|/{_CAPWORD})*")
@@ -68,7 +70,7 @@ _YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
 _Q_NUMBER = re.compile(r"(?<![\w.])\d[\d,.]*\d(?![\w.])|(?<![\w.])\d(?![\w.])")
 _REASON = re.compile(r"\b(?:because(?: of)?|due to|as a result of|owing to|thanks to|in order to|so that|after|"
                      r"amid|given|since|as|under|following|for fear)\b", re.IGNORECASE)
-_CLAUSE_END = re.compile(r"[,;:.!?\"”)–—]|\s(?:and|but|while|which|who|when|where|although|said|told|says)\s")
+_CLAUSE_END = re.compile(r"[,;:!?)–—]|\.(?!\w)|\s(?:and|but|while|which|who|when|where|although|said|told|says)\s")
 # Photo credits end captions in news pages: "... Joseph Eid/Getty", "Photo: Jane Doe/AFP".
 _PHOTO = re.compile(r"\b(?:photo\w*|picture|image|pictured|shot)\b", re.IGNORECASE)
 _CREDIT = re.compile(r"([A-Z][\w'.-]+\s+[A-Z][\w'.-]+)\s*/\s*(?:Getty|AFP|Reuters|AP|EPA|PA|Shutterstock|"
@@ -106,6 +108,9 @@ def analyse(question: str) -> Question:
         kind = "person"
     elif focus:
         kind = _kind_of_noun(focus)
+    elif re.search(r"\bwhat (?:did|does|do|has|have|had|is|was)\b.*\b(?:say|said|tell|told|claim|warn|announce|"
+                   r"report|mention|think|argue|write|describe|explain)\w*\b", low):
+        kind = "statement"  # the sentence is the answer: there is no span to pull out
     elif re.search(r"\b(?:what|which)\b", low):
         kind = "thing"
     # Names: capitalised phrases, less the first word of a sentence unless it is plainly a name.
@@ -165,13 +170,16 @@ def _continuation(sentence: str, asked: set[str]) -> tuple[int, int] | None:
     return (a, b) if len(tokenize(sentence[a:b])) >= 1 else None
 
 
-def _reason(sentence: str) -> tuple[int, int] | None:
-    m = _REASON.search(sentence)
-    if not m:
-        return None
-    stop = _CLAUSE_END.search(sentence, m.end() + 1)
-    b = stop.start() if stop else len(sentence)
-    return (m.start(), b) if len(tokenize(sentence[m.start():b])) >= 2 else None
+def _reason(sentence: str, asked: set[str]) -> tuple[int, int] | None:
+    """The clause giving a reason ("because ...", "given ...") nearest after the question's words."""
+    last = max((m.end() for m in re.finditer(r"\w+", sentence) if stem(m.group(0).lower()) in asked), default=0)
+    found = []
+    for m in _REASON.finditer(sentence):
+        stop = _CLAUSE_END.search(sentence, m.end() + 1)
+        b = stop.start() if stop else len(sentence)
+        if len(tokenize(sentence[m.start():b])) >= 2:
+            found.append((m.start() < last, abs(m.start() - last), (m.start(), b)))
+    return min(found)[2] if found else None
 
 
 def _definition(sentence: str, subject: str) -> tuple[int, int] | None:
@@ -224,7 +232,9 @@ def find_answer(question: Question, sentence: str, asked: set[str]) -> tuple[int
         if span:
             return span
     if question.kind == "reason":
-        return _reason(sentence)
+        return _reason(sentence, asked)
+    if question.kind == "statement":
+        return None
     qlow = question.text.lower()
 
     def new(span: tuple[int, int]) -> bool:
@@ -240,10 +250,10 @@ def find_answer(question: Question, sentence: str, asked: set[str]) -> tuple[int
             after = [sp for sp in spans if 0 <= sp[0] - m.end() <= 2]
             if after:
                 return after[0]
-    if question.kind in ("thing", "other") or not spans:
+    if question.kind == "thing":  # "What did Kerry rule out?" -> what follows "ruled out"
         cont = _continuation(sentence, asked)
-        if cont and new(cont) and question.kind in ("thing", "other"):
-            spans.insert(0, cont)
+        if cont and new(cont):
+            return cont
     if not spans:
         return None
     # The answer sits near the question's words: "X told BBC Newsnight" for "who told ...".
@@ -352,8 +362,9 @@ class ExtractiveAnswerer:
             if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", plain):
                 return False
         for name in q.names:
-            words = [w for w in re.split(r"[\s/]+", name) if len(w) > 2 and w.lower() not in _COMMON]
-            if words and not any(re.search(rf"(?<!\w){re.escape(w.lower())}", low) for w in words):
+            words = [stem(re.sub(r"['’]s$", "", w.lower())) for w in re.split(r"[\s/]+", name)
+                     if len(w) > 2 and w.lower() not in _COMMON]
+            if words and not any(re.search(rf"(?<!\w){re.escape(w)}", low) for w in words):
                 return False
         return True
 

@@ -96,7 +96,7 @@ def tokenize(text: str) -> list[str]:
 def stem(token: str) -> str:
     """A light suffix stripper: enough to match 'strikes'/'strike', 'moving'/'moved', 'rule'/'ruled'."""
     for suffix in ("ings", "ing", "edly", "ed", "es", "s"):
-        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3 and not (suffix == "s" and token.endswith("ss")):
             token = token[: -len(suffix)]
             break
     return token[:-1] if token.endswith("e") and len(token) > 3 else token  # "rule"/"ruled"
