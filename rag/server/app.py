@@ -188,7 +188,9 @@ class ErrorOut(BaseModel):
 
 
 # Declared on every route so clients (and the OpenAPI schema) know them.
-ERRORS = {401: {"model": ErrorOut, "description": "Missing or wrong bearer key (only when RAG_API_KEY is set)."},
+ERRORS = {400: {"model": ErrorOut, "description": "A body that cannot be parsed: JSON that is not UTF-8, or "
+                                                   "broken multipart."},
+          401: {"model": ErrorOut, "description": "Missing or wrong bearer key (only when RAG_API_KEY is set)."},
           403: {"model": ErrorOut, "description": "A change requested from another site (Origin or "
                                                    "Sec-Fetch-Site), or an upload without X-Requested-With."},
           413: {"model": ErrorOut, "description": "The body is larger than RAG_MAX_REQUEST_KB (uploads: "
