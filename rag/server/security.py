@@ -18,16 +18,11 @@ UPLOAD_PATH = "/api/documents"
 # preflight the server does not grant: requiring it on uploads stops a form post from another site.
 UPLOAD_HEADER = "X-Requested-With"
 
-# The page and its script are files under /static: no inline script, no inline style element.
-# `img-src data:` is for the page's empty favicon; style attributes set from JS (CSSOM) are allowed.
-PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'; frame-ancestors 'none'")
-# Swagger UI (/docs): its init is a static file too, but the bundle sets inline styles and
-# SVG data: URIs as it renders.
-DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-            "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'; frame-ancestors 'none'")
+# The page, its script and Swagger UI (/docs, started by static/docs.js) are files: no inline
+# script, no inline style element. `img-src data:` is for the page's empty favicon and Swagger UI's
+# SVG icons; style attributes set from JS (CSSOM, as both do) are not covered by style-src.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 _HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer")]
 
@@ -74,12 +69,11 @@ class BrowserGuard:
         if refusal:
             await _refuse(send, *refusal)
             return
-        csp = (DOCS_CSP if scope["path"] == "/docs" else PAGE_CSP).encode()
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(b"content-security-policy", csp)] + _HEADERS
+                extra = [(b"content-security-policy", CSP.encode())] + _HEADERS
                 message = {**message, "headers": [*message.get("headers", []),
                                                   *((k, v) for k, v in extra if k not in present)]}
             await send(message)
@@ -130,5 +124,5 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"content-security-policy", PAGE_CSP.encode()), *_HEADERS]})
+                            (b"content-security-policy", CSP.encode()), *_HEADERS]})
     await send({"type": "http.response.body", "body": body})

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from rag import Assistant
 from rag.server import create_app
-from support import SEED_FILE, free_port
+from support import free_port
 
 QUESTION = "who is Ismail Shukri?"
 
@@ -337,5 +337,84 @@ def test_ascii_api_key_still_works(seed_assistant):
         assert c.post("/api/ask", json={"question": QUESTION}).status_code == 200
 
 
-def test_seed_file_is_what_the_seed_client_serves(seed_client):
-    assert SEED_FILE.name in [d["name"] for d in seed_client.get("/api/documents").json()]
+# ---- 1 again, in a real browser -------------------------------------------------------------------------
+ATTACK_PAGE = """<!doctype html><html><body>
+<form id="conv" method="post" action="{target}/api/conversations"><button id="go-conv">go</button></form>
+<form id="up" method="post" enctype="multipart/form-data" action="{target}/api/documents">
+  <input type="file" name="files" id="file"><button id="go-up">go</button></form>
+</body></html>"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_browser import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@contextmanager
+def static_site(folder: Path):
+    """`folder` served over HTTP on 127.0.0.1 (another port: the attacker's site)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+
+
+def test_form_posted_from_a_page_on_another_port_changes_nothing(chromium, fresh_assistant, tmp_path):
+    app = create_app(fresh_assistant, warm_up=False)
+    uploads = Path(fresh_assistant.settings.index_dir) / "uploads"
+    site = tmp_path / "site"
+    site.mkdir()
+    (tmp_path / "planted.txt").write_text("Planted by another site.")
+    with live_server(app) as (host, port), static_site(site) as site_port:
+        target = f"http://{host}:{port}"
+        (site / "attack.html").write_text(ATTACK_PAGE.format(target=target))
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(f"http://localhost:{site_port}/attack.html")  # another site: localhost vs 127.0.0.1
+        with page.expect_response(f"{target}/api/conversations") as posted:
+            page.click("#go-conv")
+        assert posted.value.status == 403
+        page.goto(f"http://localhost:{site_port}/attack.html")
+        page.set_input_files("#file", str(tmp_path / "planted.txt"))
+        with page.expect_response(f"{target}/api/documents") as uploaded:
+            page.click("#go-up")
+        assert uploaded.value.status == 403
+        context.close()
+        assert httpx.get(f"{target}/api/conversations").json() == []
+        assert httpx.get(f"{target}/api/documents").json() == []
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
+def test_page_and_docs_work_under_their_content_security_policy(chromium, seed_assistant):
+    with live_server(create_app(seed_assistant, warm_up=False)) as (host, port):
+        context = chromium.new_context()
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        violations: list[str] = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(f"http://{host}:{port}/")
+        page.fill("#question", QUESTION)
+        page.press("#question", "Enter")
+        answer = page.locator(".msg.assistant").last
+        answer.locator(".meta span").first.wait_for()
+        assert "Ismail Shukri" in answer.locator(".bubble").inner_text()
+        page.goto(f"http://{host}:{port}/docs")
+        page.locator(".swagger-ui .info .title").wait_for()
+        page.locator(".opblock-summary-path", has_text="/api/ask").first.wait_for()
+        context.close()
+    assert violations == []
