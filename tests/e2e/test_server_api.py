@@ -151,8 +151,8 @@ def test_cors_is_off_by_default(server):
                                           ("GET", "/v1/models"), ("POST", "/v1/chat/completions")])
 def test_with_an_api_key_every_endpoint_refuses_requests_without_it(secured_server, method, path):
     with secured_server.client() as c:
-        assert c.request(method, path).status_code == 401
-        assert c.request(method, path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.request(method, path, headers=UPLOAD).status_code == 401
+        assert c.request(method, path, headers={**UPLOAD, "Authorization": "Bearer wrong"}).status_code == 401
 
 
 def test_with_an_api_key_the_right_key_is_accepted(secured_server):
