@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -100,7 +101,10 @@ def commit(staged: list[Staged], index: Callable[[list[Path]], set[Path]]) -> No
     for s in staged:
         if s.path.exists():  # kept under a second name, so it can come back
             s.backup = _temporary(s.path, "old")
-            os.link(s.path, s.backup)
+            try:
+                os.link(s.path, s.backup)
+            except OSError:  # a file system without hard links
+                shutil.copy2(s.path, s.backup)
         os.replace(s.temporary, s.path)
     try:
         done = index([s.path for s in staged])
