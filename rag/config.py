@@ -94,6 +94,20 @@ class Settings(BaseSettings):
     # for at most `queue_timeout_s`. Beyond either, 503 with Retry-After: refused, never left hanging.
     max_queue: int = Field(32, ge=1)
     queue_timeout_s: float = Field(60.0, gt=0)
+    # Limits on what one request may carry; beyond them 413 (body) or 422 (a field), with the setting named.
+    max_request_kb: int = Field(256, ge=1, description=(
+        "Largest JSON request body in KB (uploads have RAG_MAX_UPLOAD_MB); a bigger body gets 413 as soon as "
+        "its declared length or the bytes received pass it, before it is read whole."))
+    max_question_chars: int = Field(4000, ge=1, description="Longest question, in characters.")
+    max_history_turns: int = Field(20, ge=0, description=(
+        "Most earlier (question, answer) turns a request may send; /api/chat passes the last this many."))
+    max_history_chars: int = Field(50_000, ge=0, description="Most characters of earlier turns, all together.")
+    max_k: int = Field(50, ge=1, description="Largest `k` (passages to retrieve) a request may ask for.")
+    # Host names the server answers to besides loopback names and the address it is reached on
+    # (DNS-rebinding defence: a page on attacker.example resolved to 127.0.0.1 sends that Host).
+    allowed_hosts: list[str] = Field([], description=(
+        "Host names (Host header, without port) accepted besides localhost, loopback addresses and the "
+        "address a request arrived on; '*' accepts any. Others get 421. JSON list, e.g. [\"rag.example.com\"]."))
 
     # Crash tests only: SIGKILL the process at this named point in the write path (see rag/faults.py).
     fault_point: str | None = None

@@ -9,6 +9,8 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
+import math
 import secrets
 import threading
 from collections.abc import AsyncIterator
@@ -16,22 +18,28 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from ..assistant import Assistant
 from ..config import Settings
 from ..errors import RagError
 from ..types import Answer
+from . import uploads
 from .conversations import Conversations
-from .uploads import BodySizeLimit, safe_filename, upload_path
+from .limits import BodySizeLimit, Limits, invalid, no_surrogates
+from .security import BrowserGuard
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="The server's RAG_API_KEY, when one is set.")
 
 
@@ -46,6 +54,7 @@ class ServerState:
     def __init__(self, assistant: Assistant):
         self.assistant = assistant
         self.settings: Settings = assistant.settings
+        self.limits = Limits(self.settings)
         self.lock = threading.Lock()
         index_dir = Path(self.settings.index_dir)
         self.uploads_dir = index_dir / "uploads"
@@ -62,7 +71,18 @@ class ServerState:
         if not self.lock.acquire(timeout=self.settings.queue_timeout_s):
             raise _busy(f"the server is busy (waited {self.settings.queue_timeout_s:g} s for a turn)")
 
-    async def call(self, fn, *args, **kwargs):
+    @asynccontextmanager
+    async def admitted(self):
+        """A place in the queue for the whole block (503 when there is none)."""
+        self.admit()
+        self.waiting += 1
+        try:
+            yield
+        finally:
+            self.waiting -= 1
+
+    async def locked(self, fn, *args, **kwargs):
+        """`fn` in a worker thread holding the lock; the caller has been admitted."""
         def locked():
             self._acquire()
             try:
@@ -70,12 +90,11 @@ class ServerState:
             finally:
                 self.lock.release()
 
-        self.admit()
-        self.waiting += 1
-        try:
-            return await run_in_threadpool(locked)
-        finally:
-            self.waiting -= 1
+        return await run_in_threadpool(locked)
+
+    async def call(self, fn, *args, **kwargs):
+        async with self.admitted():
+            return await self.locked(fn, *args, **kwargs)
 
     def warm_up(self) -> None:
         """Index the seeds on first use and load the models, so the first question is quick."""
@@ -157,7 +176,10 @@ def require_key(request: Request,
     key = _state(request).settings.api_key
     if not key:
         return
-    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), key.encode()):
+    # Header values arrive as bytes, which Starlette decodes as latin-1: encoding back gives the
+    # bytes sent, so a key with non-ASCII characters, sent as UTF-8, matches its UTF-8 bytes.
+    if credentials is None or not secrets.compare_digest(credentials.credentials.encode("latin-1"),
+                                                         key.encode("utf-8")):
         raise HTTPException(401, "missing or wrong API key: send 'Authorization: Bearer <RAG_API_KEY>'",
                             headers={"WWW-Authenticate": "Bearer"})
 
@@ -167,25 +189,39 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-# Declared on every API route so clients (and the OpenAPI schema) know them.
-ERRORS = {401: {"model": ErrorOut, "description": "Missing or wrong bearer key (only when RAG_API_KEY is set)."},
+# Declared on every route so clients (and the OpenAPI schema) know them.
+ERRORS = {400: {"model": ErrorOut, "description": "A body that cannot be parsed: JSON that is not UTF-8, or "
+                                                   "broken multipart."},
+          401: {"model": ErrorOut, "description": "Missing or wrong bearer key (only when RAG_API_KEY is set)."},
+          403: {"model": ErrorOut, "description": "A change requested from another site (Origin or "
+                                                   "Sec-Fetch-Site), or an upload without X-Requested-With."},
+          413: {"model": ErrorOut, "description": "The body is larger than RAG_MAX_REQUEST_KB (uploads: "
+                                                   "RAG_MAX_UPLOAD_MB)."},
+          421: {"model": ErrorOut, "description": "A Host this server does not answer to (RAG_ALLOWED_HOSTS)."},
           503: {"model": ErrorOut, "description": "Busy (the request queue is full; retry after `Retry-After` "
                                                    "seconds) or a configured backend is unavailable."}}
 NOT_FOUND = {404: {"model": ErrorOut, "description": "No such document or conversation."}}
 
+# Any text a request carries: a lone surrogate (valid JSON, not text) is a 422, not a 500 later.
+Text = Annotated[str, AfterValidator(no_surrogates)]
+
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=4000)
-    history: list[tuple[str, str]] = Field(default_factory=list, description="Earlier (question, answer) pairs.")
-    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default RAG_TOP_K).")
-    source: str | None = Field(None, description="Only search this document (its source path).")
+    question: Text = Field(min_length=1, description="At most RAG_MAX_QUESTION_CHARS (default 4000) characters.")
+    history: list[tuple[Text, Text]] = Field(
+        default_factory=list, description="Earlier (question, answer) pairs: at most RAG_MAX_HISTORY_TURNS "
+                                          "(default 20) and RAG_MAX_HISTORY_CHARS (default 50,000) characters.")
+    k: int | None = Field(None, ge=1, description="Passages to retrieve (default RAG_TOP_K; at most RAG_MAX_K, "
+                                                  "default 50).")
+    source: Text | None = Field(None, min_length=1, description="Only search this document (its `source` as "
+                                                                "GET /api/documents lists it).")
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=4000)
-    conversation_id: str | None = Field(None, description="Continue this conversation; a new one when absent.")
+    question: Text = Field(min_length=1, description="At most RAG_MAX_QUESTION_CHARS (default 4000) characters.")
+    conversation_id: Text | None = Field(None, description="Continue this conversation; a new one when absent.")
 
 
 class CitationOut(BaseModel):
@@ -284,9 +320,10 @@ def doc_id(source: str) -> str:
 
 def source_of(document_id: str) -> str:
     try:
-        return base64.urlsafe_b64decode(document_id + "=" * (-len(document_id) % 4)).decode("utf-8", "surrogatepass")
+        source = base64.urlsafe_b64decode(document_id + "=" * (-len(document_id) % 4)).decode("utf-8")
+        return no_surrogates(source)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise HTTPException(404, "no such document") from None
+        raise HTTPException(404, "no such document: take its id from GET /api/documents") from None
 
 
 def _is_upload(state: ServerState, source: str) -> bool:
@@ -311,6 +348,8 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        for path in uploads.remove_strays(state.uploads_dir):
+            log.warning("removed %s, left by a server stopped during an upload", path)
         if warm_up:
             threading.Thread(target=state.warm_up, name="rag-warm-up", daemon=True).start()
         else:
@@ -327,13 +366,24 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
         # e.g. an LLM backend that cannot be reached: the message says what to do
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
-    app.add_middleware(BodySizeLimit, limit_bytes=int(state.settings.max_upload_mb * 1_000_000),
-                       paths=("/api/documents",))
-    if state.settings.cors_origins:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        # FastAPI's own 422, but one that can always be written: it echoes the input, which may be
+        # NaN (json.loads accepts it, JSON output does not) or hold a lone surrogate (not UTF-8).
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+    settings = state.settings
+    # Middleware: the last added runs first. The guard refuses before any body is read and
+    # puts its headers on every response, the size limit's 413s included.
+    if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=state.settings.cors_origins,
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(BodySizeLimit, limits=[("/api/documents", int(settings.max_upload_mb * 1_000_000),
+                                               "RAG_MAX_UPLOAD_MB")],
+                       default=(settings.max_request_kb * 1000, "RAG_MAX_REQUEST_KB"))
+    app.add_middleware(BrowserGuard, allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
 
     _page_routes(app)
     app.include_router(_api_router(), dependencies=[Depends(require_key)], responses=ERRORS)
@@ -355,20 +405,37 @@ def _page_routes(app: FastAPI) -> None:
         """Liveness; `ready` turns true once the seeds are indexed and the models loaded."""
         return {"status": "ok", "ready": state.ready.is_set()}
 
-    try:  # Swagger UI from a PyPI package, so /docs works offline; the CDN otherwise
-        from swagger_ui_bundle import swagger_ui_path
+    # Swagger UI from a PyPI package, so /docs works offline; started by static/docs.js rather
+    # than FastAPI's inline script, which the Content-Security-Policy forbids.
+    from swagger_ui_bundle import swagger_ui_path
 
-        app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
-        assets = {"swagger_js_url": "/docs-assets/swagger-ui-bundle.js",
-                  "swagger_css_url": "/docs-assets/swagger-ui.css", "swagger_favicon_url": "/docs-assets/favicon-32x32.png"}
-    except ImportError:
-        assets = {}
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        from fastapi.openapi.docs import get_swagger_ui_html
+        return HTMLResponse(DOCS_PAGE)
 
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="rag API", **assets)
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>rag API</title>
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css"><link rel="icon" href="/docs-assets/favicon-32x32.png">
+</head><body><div id="swagger-ui"></div>
+<script src="/docs-assets/swagger-ui-bundle.js"></script><script src="/static/docs.js"></script>
+</body></html>
+"""
+
+
+def _json_safe(value):
+    """`value` with non-finite floats as strings and lone surrogates as `\\udXXX` escapes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _api_router() -> APIRouter:
@@ -377,6 +444,7 @@ def _api_router() -> APIRouter:
     @api.post("/ask", response_model=AnswerOut, tags=["questions"])
     async def ask(body: AskRequest, state: State) -> dict:
         """Answer one question with citations, or abstain (same JSON as `rag ask --json`)."""
+        state.limits.check(body.question, body.history, body.k)
         answer = await state.call(state.assistant.ask, body.question, body.history, k=body.k, source=body.source)
         return answer.to_dict()
 
@@ -388,6 +456,7 @@ def _api_router() -> APIRouter:
                        "message_id, ...Answer} with the answer and citations; `error` {detail}."}})
     async def chat(body: ChatRequest, state: State):
         """Ask within a conversation (follow-ups use its earlier turns) and stream the answer."""
+        state.limits.check(body.question, [])
         state.admit()
         conversations = state.conversations
         if body.conversation_id:
@@ -396,7 +465,7 @@ def _api_router() -> APIRouter:
             cid = body.conversation_id
         else:
             cid = (await run_in_threadpool(conversations.create))["id"]
-        history = await run_in_threadpool(conversations.history, cid)
+        history = state.limits.latest(await run_in_threadpool(conversations.history, cid))
 
         async def events():
             yield {"event": "conversation", "data": json.dumps({"conversation_id": cid})}
@@ -423,43 +492,62 @@ def _api_router() -> APIRouter:
         infos = await state.call(state.assistant.sources)
         return [_document_out(state, i) for i in infos]
 
-    @api.post("/documents", response_model=UploadResponse, tags=["documents"], responses={
-        413: {"model": ErrorOut, "description": "The request is larger than RAG_MAX_UPLOAD_MB."}})
-    async def upload(state: State, files: Annotated[list[UploadFile], File(description="One or more files.")]):
+    @api.post("/documents", response_model=UploadResponse, tags=["documents"], openapi_extra=UPLOAD_BODY)
+    async def upload(request: Request, state: State, x_requested_with: Annotated[str, Header(
+            description="Any value; a form posted from another site cannot send it.")]) -> dict:
         """Add files to the index (stored under `<index_dir>/uploads/`). Each file gets its own
-        result; a request larger than RAG_MAX_UPLOAD_MB is refused with 413."""
+        result; a request larger than RAG_MAX_UPLOAD_MB is refused with 413. A file replaces an
+        earlier upload of the same name only once it is indexed: one that fails leaves the old
+        file and its index entry as they were."""
         from ..loaders import SUPPORTED
 
-        results: list[dict] = []
-        stored: list[tuple[dict, Path, bool]] = []
-        state.uploads_dir.mkdir(parents=True, exist_ok=True)
-        for f in files:
-            result: dict[str, Any] = {"filename": f.filename or "", "stored_as": None, "status": "failed",
-                                      "reason": None, "id": None}
-            results.append(result)
+        # Admitted before the body is read: a full queue costs no disk.
+        async with state.admitted(), request.form(max_files=100, max_fields=100) as form:
+            files = form.getlist("files")
+            if not files or not all(isinstance(f, UploadFile) for f in files):
+                raise invalid(["body", "files"], "send one or more files as multipart/form-data fields named "
+                                                 "'files'", "missing" if not files else "value_error")
+            results: list[dict] = []
+            staged: list[tuple[dict, uploads.Staged]] = []
+            await run_in_threadpool(state.uploads_dir.mkdir, parents=True, exist_ok=True)
             try:
-                name = safe_filename(f.filename, SUPPORTED)
-                path = upload_path(state.uploads_dir, name)
-            except ValueError as e:
-                result["reason"] = str(e)
-                continue
-            existed = path.exists()
-            await run_in_threadpool(_save, f, path)
-            result["stored_as"] = name
-            stored.append((result, path, existed))
-        if stored:
-            report = await state.call(state.assistant.ingest, [p for _, p, _ in stored])
-            failures = {e.path: e.reason for e in report.failed}
-            for result, path, existed in stored:
-                source = str(path)
-                for status in ("added", "updated", "unchanged"):
-                    if source in getattr(report, status):
-                        result.update(status=status, id=doc_id(source))
-                        break
-                else:
-                    result["reason"] = failures.get(source, "not indexed")
-                    if not existed:
-                        path.unlink(missing_ok=True)
+                for f in files:
+                    result: dict[str, Any] = {"filename": _printable(f.filename or ""), "stored_as": None,
+                                              "status": "failed", "reason": None, "id": None}
+                    results.append(result)
+                    try:
+                        name = uploads.safe_filename(f.filename, SUPPORTED)
+                        path = uploads.upload_path(state.uploads_dir, name)
+                    except ValueError as e:
+                        result["reason"] = str(e)
+                        continue
+                    if any(s.path == path for _, s in staged):
+                        result["reason"] = f"another file in this request is also stored as {name}"
+                        continue
+                    staged.append((result, await run_in_threadpool(uploads.stage, f.file, path)))
+                    result["stored_as"] = name
+            except BaseException:
+                uploads.discard([s for _, s in staged])
+                raise
+            if staged:
+                report = None
+
+                def index(paths: list[Path]) -> set[Path]:
+                    nonlocal report
+                    report = state.assistant.ingest(paths)
+                    done = set(report.added) | set(report.updated) | set(report.unchanged)
+                    return {p for p in paths if str(p) in done}
+
+                await state.locked(uploads.commit, [s for _, s in staged], index)
+                failures = {e.path: e.reason for e in report.failed}
+                for result, s in staged:
+                    source = str(s.path)
+                    for status in ("added", "updated", "unchanged"):
+                        if source in getattr(report, status):
+                            result.update(status=status, id=doc_id(source))
+                            break
+                    else:
+                        result["reason"] = failures.get(source, "not indexed")
         return {"results": results}
 
     @api.get("/documents/{document_id}", response_model=DocumentText, tags=["documents"], responses=NOT_FOUND)
@@ -510,11 +598,10 @@ def _api_router() -> APIRouter:
     return api
 
 
-def _save(upload: UploadFile, path: Path) -> None:
-    """Copy an upload to `path` through a temporary file, so a reader never sees half a file."""
-    part = path.with_name(f".{path.name}.part")
-    upload.file.seek(0)
-    with open(part, "wb") as out:
-        while chunk := upload.file.read(1 << 20):
-            out.write(chunk)
-    part.replace(path)
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["files"], "properties": {"files": {
+        "type": "array", "items": {"type": "string", "format": "binary"}, "description": "One or more files."}}}}}}}
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..types import Answer
-from .app import State
+from .app import State, Text
 
 MODEL_ID = "rag"
 FOOTNOTES = "\n\nSources:\n"
@@ -26,14 +26,22 @@ FOOTNOTES = "\n\nSources:\n"
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
+class ContentPart(BaseModel):
+    """One part of a message's content; only `text` parts are read (images and others are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: Text | None = None
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict] | None = None
+    content: Text | list[ContentPart] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):  # content parts: keep the text ones
-            return "".join(p.get("text", "") for p in self.content if p.get("type") == "text")
+            return "".join(p.text or "" for p in self.content if p.type == "text")
         return self.content or ""
 
 
@@ -100,6 +108,7 @@ async def models() -> dict:
 async def chat_completions(body: ChatCompletionRequest, state: State):
     """OpenAI-compatible chat: answers from the indexed documents, citations as footnotes."""
     question, history = question_and_history(body.messages)
+    state.limits.check(question, history, where=(["body", "messages"], ["body", "messages"]))
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
         answer = await state.call(state.assistant.ask, question, history)

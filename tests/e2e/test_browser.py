@@ -116,7 +116,8 @@ def test_page_is_usable_at_phone_width(browser, server, artifacts):
     assert page.locator("#sidebar").bounding_box()["x"] < 0  # the drawer is closed
     page.screenshot(path=str(artifacts / "phone-chat.png"))
     page.click("#menu")
-    page.wait_for_function("document.getElementById('sidebar').getBoundingClientRect().x >= 0")
+    # a function, not an expression: Playwright evals expressions, which the page's CSP forbids
+    page.wait_for_function("() => document.getElementById('sidebar').getBoundingClientRect().x >= 0")
     page.screenshot(path=str(artifacts / "phone-drawer.png"))
     context.close()
 

@@ -1,5 +1,6 @@
 """The HTTP API fuzzed from its own OpenAPI schema with schemathesis (CLI, in a subprocess) against
-the real `rag serve`: no 5xx, responses match the schema, and the server is still up afterwards."""
+the real `rag serve`: no 5xx, responses match the schema, every status code is one the schema
+documents, and the server is still up afterwards."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import httpx
 
 from server_support import API_KEY
 
-CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance"
+QUESTION_PATHS = "^/(api/chat|v1/chat/completions)$"
 
 
 def _fuzz(url: str, *extra: str, examples: int = 10) -> subprocess.CompletedProcess:
@@ -29,3 +31,11 @@ def test_fuzzed_api_with_a_key_never_answers_5xx(secured_server):
     proc = _fuzz(secured_server.url, "-H", f"Authorization: Bearer {API_KEY}", examples=5)
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert httpx.get(f"{secured_server.url}/healthz").json()["status"] == "ok"
+
+
+def test_question_endpoints_fuzzed_with_wrong_types_never_answer_5xx(scratch_server):
+    """/api/chat (Server-Sent Events) and /v1/chat/completions with bodies that break the schema:
+    wrong types, missing fields, extra fields (schemathesis' negative mode)."""
+    proc = _fuzz(scratch_server.url, "--include-path-regex", QUESTION_PATHS, "--mode", "negative", examples=40)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert httpx.get(f"{scratch_server.url}/healthz").json()["status"] == "ok"

@@ -12,6 +12,7 @@ from server_support import API_KEY, MAX_UPLOAD_MB, REPO, server_env
 from support import free_port
 
 SEED_QUESTION = "who is Ismail Shukri?"
+UPLOAD = {"X-Requested-With": "rag"}  # uploads without it are refused (a form from another site cannot send it)
 
 
 def sse_events(response) -> list[tuple[str, dict]]:
@@ -70,7 +71,7 @@ def test_uploaded_file_is_indexed_and_answers_questions(server, tmp_path):
     (tmp_path / "otters.md").write_text("# Otters\n\nThe otter Pemberton keeps his favourite pebble in Lake Wobegone.\n")
     with server.client() as c:
         with open(tmp_path / "otters.md", "rb") as fh:
-            result = c.post("/api/documents", files=[("files", ("otters.md", fh, "text/markdown"))]).json()
+            result = c.post("/api/documents", headers=UPLOAD, files=[("files", ("otters.md", fh, "text/markdown"))]).json()
         assert result["results"][0]["status"] == "added"
         answer = c.post("/api/ask", json={"question": "Where does Pemberton keep his pebble?"}).json()
         assert "Lake Wobegone" in answer["answer"]
@@ -80,7 +81,7 @@ def test_upload_reports_each_file_on_its_own(server):
     files = [("files", ("fine.txt", b"Grelmish weavers dye wool with saffron.", "text/plain")),
              ("files", ("tool.exe", b"MZ...", "application/octet-stream"))]
     with server.client() as c:
-        results = c.post("/api/documents", files=files).json()["results"]
+        results = c.post("/api/documents", headers=UPLOAD, files=files).json()["results"]
     assert [r["status"] for r in results] == ["added", "failed"]
     assert "unsupported file type" in results[1]["reason"]
 
@@ -88,7 +89,7 @@ def test_upload_reports_each_file_on_its_own(server):
 def test_upload_over_the_size_limit_is_refused_with_413(server):
     big = b"word " * int(MAX_UPLOAD_MB * 1_000_000 / 5 + 1000)
     with server.client() as c:
-        r = c.post("/api/documents", files=[("files", ("big.txt", big, "text/plain"))])
+        r = c.post("/api/documents", headers=UPLOAD, files=[("files", ("big.txt", big, "text/plain"))])
         assert r.status_code == 413
     assert not (server.index_dir / "uploads" / "big.txt").exists()
 
@@ -96,7 +97,7 @@ def test_upload_over_the_size_limit_is_refused_with_413(server):
 @pytest.mark.parametrize("name", ["../../../escaped.txt", "..\\..\\escaped.txt", "/etc/escaped.txt"])
 def test_path_traversal_file_name_is_stored_inside_the_uploads_folder(server, name):
     with server.client() as c:
-        result = c.post("/api/documents", files=[("files", (name, b"Traversal test text here.", "text/plain"))]
+        result = c.post("/api/documents", headers=UPLOAD, files=[("files", (name, b"Traversal test text here.", "text/plain"))]
                         ).json()["results"][0]
     assert result["stored_as"] == "escaped.txt"
     assert (server.index_dir / "uploads" / "escaped.txt").is_file()
@@ -106,7 +107,7 @@ def test_path_traversal_file_name_is_stored_inside_the_uploads_folder(server, na
 
 def test_removed_document_is_gone_with_its_upload(server):
     with server.client() as c:
-        doc_id = c.post("/api/documents", files=[("files", ("gone.txt", b"Ephemeral notes.", "text/plain"))]
+        doc_id = c.post("/api/documents", headers=UPLOAD, files=[("files", ("gone.txt", b"Ephemeral notes.", "text/plain"))]
                         ).json()["results"][0]["id"]
         assert c.delete(f"/api/documents/{doc_id}").status_code == 200
         assert c.get(f"/api/documents/{doc_id}").status_code == 404
@@ -150,8 +151,8 @@ def test_cors_is_off_by_default(server):
                                           ("GET", "/v1/models"), ("POST", "/v1/chat/completions")])
 def test_with_an_api_key_every_endpoint_refuses_requests_without_it(secured_server, method, path):
     with secured_server.client() as c:
-        assert c.request(method, path).status_code == 401
-        assert c.request(method, path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.request(method, path, headers=UPLOAD).status_code == 401
+        assert c.request(method, path, headers={**UPLOAD, "Authorization": "Bearer wrong"}).status_code == 401
 
 
 def test_with_an_api_key_the_right_key_is_accepted(secured_server):

@@ -20,7 +20,10 @@ const state = { conversationId: null, busy: false, docs: new Map() };
 const KEY = "rag.apiKey";
 function authHeaders() {
   const key = localStorage.getItem(KEY);
-  return key ? { Authorization: `Bearer ${key}` } : {};
+  if (!key) return {};
+  // A header value is bytes, one per character up to U+00FF: send the key's UTF-8 bytes that way,
+  // so a key with other characters can be sent at all (the server compares the bytes).
+  return { Authorization: `Bearer ${String.fromCharCode(...new TextEncoder().encode(key))}` };
 }
 function askForKey() {
   return new Promise((resolve) => {
@@ -347,6 +350,7 @@ function uploadFile(file) {
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/documents");
+    xhr.setRequestHeader("X-Requested-With", "rag");  // the server refuses uploads without it (no cross-site form posts)
     for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total);

@@ -1,0 +1,420 @@
+"""Hostile requests to `rag serve`, built by the tests and sent in-process (FastAPI's TestClient over
+`create_app`, real Assistant, model and Chroma): cross-site and rebinding requests, oversized
+bodies and fields, input that used to cause 500s, racing and failing uploads, non-ASCII API keys.
+One real browser test at the end: a form posted from a page on another port."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from rag import Assistant
+from rag.server import create_app
+from support import free_port
+
+QUESTION = "who is Ismail Shukri?"
+
+
+@contextmanager
+def live_server(app):
+    """`app` served by uvicorn on 127.0.0.1 in a thread: for what needs a real HTTP connection."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def client_for(assistant: Assistant, **headers) -> TestClient:
+    return TestClient(create_app(assistant, warm_up=False), headers=headers)
+
+
+@pytest.fixture(scope="module")
+def seed_client(seed_assistant) -> TestClient:
+    """The app over the (read-only) seed index, default settings."""
+    with client_for(seed_assistant) as c:
+        yield c
+
+
+@pytest.fixture
+def upload_app(fresh_assistant):
+    """The app over an empty index of its own, for tests that upload; uploads send X-Requested-With."""
+    with client_for(fresh_assistant, **{"X-Requested-With": "rag"}) as c:
+        yield c, fresh_assistant, Path(fresh_assistant.settings.index_dir) / "uploads"
+
+
+# ---- 1. browser-safe server --------------------------------------------------------------------------
+@pytest.mark.parametrize("headers", [{"Origin": "http://attacker.example"}, {"Origin": "null"},
+                                     {"Origin": "http://127.0.0.1:9999"}, {"Sec-Fetch-Site": "cross-site"}])
+def test_state_changing_request_from_another_site_is_refused(seed_client, headers):
+    for method, path in [("POST", "/api/ask"), ("POST", "/api/conversations"), ("DELETE", "/api/conversations/x"),
+                         ("POST", "/v1/chat/completions")]:
+        r = seed_client.request(method, path, json={"question": QUESTION}, headers=headers)
+        assert r.status_code == 403, (method, path, r.text)
+        assert "RAG_CORS_ORIGINS" in r.json()["detail"]
+
+
+def test_same_origin_and_non_browser_requests_are_served(seed_client):
+    same = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    assert seed_client.post("/api/ask", json={"question": QUESTION}, headers=same).status_code == 200
+    assert seed_client.post("/api/ask", json={"question": QUESTION}).status_code == 200  # curl, SDKs
+    # a cross-site GET reads nothing the browser would show the other site (no CORS), so it is served
+    assert seed_client.get("/healthz", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200
+
+
+def test_an_origin_listed_in_cors_origins_may_post(seed_assistant):
+    assistant = Assistant(seed_assistant.settings.index_dir, cors_origins=["http://app.example"])
+    with client_for(assistant) as c:
+        r = c.post("/api/ask", json={"question": QUESTION},
+                   headers={"Origin": "http://app.example", "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://app.example"
+
+
+def test_upload_as_a_plain_html_form_post_is_refused_before_anything_is_stored(upload_app):
+    c, _, uploads = upload_app
+    # What a <form enctype="multipart/form-data"> on any site sends: no custom header, no Origin
+    # (some older browsers), multipart body.
+    del c.headers["X-Requested-With"]
+    r = c.post("/api/documents", files=[("files", ("planted.txt", b"Planted text.", "text/plain"))])
+    assert r.status_code == 403 and "X-Requested-With" in r.json()["detail"]
+    assert not uploads.exists() or not list(uploads.iterdir())
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000", "127.0.0.1.nip.io"])
+def test_request_for_another_host_name_is_421_dns_rebinding(seed_client, host):
+    r = seed_client.get("/api/documents", headers={"Host": host})
+    assert r.status_code == 421 and "RAG_ALLOWED_HOSTS" in r.json()["detail"]
+
+
+def test_loopback_names_and_allowed_hosts_are_served(seed_assistant, seed_client):
+    for host in ["localhost:8000", "127.0.0.1:8000", "[::1]:8000", "testserver"]:
+        assert seed_client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    assistant = Assistant(seed_assistant.settings.index_dir, allowed_hosts=["rag.example.com"])
+    with client_for(assistant) as c:
+        assert c.get("/healthz", headers={"Host": "rag.example.com"}).status_code == 200
+        assert c.get("/healthz", headers={"Host": "attacker.example"}).status_code == 421
+
+
+def test_every_response_carries_the_security_headers(seed_client):
+    for path in ["/", "/static/app.js", "/api/documents", "/healthz", "/docs", "/api/documents/bm8", "/nothing"]:
+        r = seed_client.get(path)
+        assert r.headers["x-frame-options"] == "DENY", path
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert "frame-ancestors 'none'" in csp
+    page_csp = seed_client.get("/").headers["content-security-policy"]
+    assert "unsafe" not in page_csp
+
+
+def test_page_and_docs_have_no_inline_script_or_handlers(seed_client):
+    for path in ["/", "/docs"]:
+        html = seed_client.get(path).text
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+        assert scripts and all('src="' in attrs and not body.strip() for attrs, body in scripts), path
+        assert not re.search(r"\son[a-z]+\s*=", html), path
+        assert not re.search(r"\sstyle\s*=", html) and "<style" not in html, path
+
+
+# ---- 2. body and field limits ------------------------------------------------------------------------
+def test_body_over_the_limit_without_content_length_is_413_before_it_is_read_whole(seed_assistant):
+    assistant = Assistant(seed_assistant.settings.index_dir, max_request_kb=64)
+    with live_server(create_app(assistant, warm_up=False)) as (host, port):
+        # Chunked: no Content-Length says how big the body will be. Send 80 KB of a body that
+        # never ends, then wait: the answer must come while the rest is still "on its way".
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            sock.sendall(b'e\r\n{"question": "\r\n')
+            for _ in range(5):
+                sock.sendall(b"4000\r\n" + b"a" * 0x4000 + b"\r\n")
+            reply = sock.recv(65536).decode("latin-1")
+        assert reply.startswith("HTTP/1.1 413"), reply[:200]
+        assert "RAG_MAX_REQUEST_KB" in reply
+        # refused on the declared length alone, without a byte of the body
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000000\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+        r = httpx.post(f"http://{host}:{port}/api/ask", json={"question": QUESTION}, timeout=60)
+        assert r.status_code == 200
+
+
+@pytest.mark.parametrize("body, setting", [
+    ({"question": "x" * 4001}, "RAG_MAX_QUESTION_CHARS"),
+    ({"question": QUESTION, "history": [["q", "a"]] * 21}, "RAG_MAX_HISTORY_TURNS"),
+    ({"question": QUESTION, "history": [["q" * 4000, "a" * 9000]] * 4}, "RAG_MAX_HISTORY_CHARS"),
+    ({"question": QUESTION, "k": 51}, "RAG_MAX_K"),
+])
+def test_fields_over_their_limits_are_422_naming_the_setting(seed_client, body, setting):
+    r = seed_client.post("/api/ask", json=body)
+    assert r.status_code == 422 and setting in json.dumps(r.json())
+
+
+@pytest.mark.parametrize("k", ["NaN", "Infinity", "-Infinity", "0", "2.5", "1e400"])
+def test_k_that_is_not_a_whole_number_in_range_is_422(seed_client, k):
+    r = seed_client.post("/api/ask", content=f'{{"question": "{QUESTION}", "k": {k}}}',
+                         headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+
+
+def test_openai_endpoint_applies_the_same_limits(seed_client):
+    long = {"messages": [{"role": "user", "content": "x" * 4001}]}
+    assert seed_client.post("/v1/chat/completions", json=long).status_code == 422
+    turns = [m for _ in range(21) for m in ({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"})]
+    r = seed_client.post("/v1/chat/completions", json={"messages": [*turns, {"role": "user", "content": QUESTION}]})
+    assert r.status_code == 422 and "RAG_MAX_HISTORY_TURNS" in r.text
+
+
+# ---- 3. no 500 from input -----------------------------------------------------------------------------
+SURROGATE = '"\\ud800"'  # valid JSON, not valid text
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/ask", f'{{"question": {SURROGATE}}}'),
+    ("/api/ask", f'{{"question": "hi", "history": [[{SURROGATE}, "a"]]}}'),
+    ("/api/ask", f'{{"question": "hi", "source": {SURROGATE}}}'),
+    ("/api/chat", f'{{"question": {SURROGATE}}}'),
+    ("/api/chat", f'{{"question": "hi", "conversation_id": {SURROGATE}}}'),
+    ("/v1/chat/completions", f'{{"messages": [{{"role": "user", "content": {SURROGATE}}}]}}'),
+    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}'),
+    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": [{"type": "text", "text": ["a"]}]}]}'),
+    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": [{"text": "no type"}]}]}'),
+    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": [7]}]}'),
+    ("/api/ask", '{"question": "hi", "k": NaN}'),
+])
+def test_hostile_json_fields_are_422_not_500(seed_client, path, body):
+    r = seed_client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["msg"]
+
+
+def test_surrogate_in_a_document_id_is_404(seed_client):
+    import base64
+
+    bad = base64.urlsafe_b64encode(b"/x/\xed\xa0\x80.txt").decode().rstrip("=")
+    assert seed_client.get(f"/api/documents/{bad}").status_code == 404
+    assert seed_client.delete(f"/api/documents/{bad}").status_code == 404
+    assert seed_client.get("/api/conversations/%ED%A0%80").status_code == 404
+
+
+@pytest.mark.parametrize("source", ["", "no-such-file.txt", "x" * 10_000, "\x00", "' OR 1=1 --",
+                                    "{\"$ne\": 1}", "../../etc/passwd"])
+def test_a_source_filter_that_matches_nothing_is_answered_not_a_503(seed_client, source):
+    r = seed_client.post("/api/ask", json={"question": QUESTION, "source": source})
+    assert r.status_code in (200, 404, 422), r.text
+    assert "disk" not in r.text
+    if r.status_code == 200:
+        assert r.json()["abstained"]
+
+
+def test_upload_name_over_255_bytes_is_stored_under_a_shorter_name(upload_app):
+    c, _, uploads = upload_app
+    name = "日本語の長い名前" * 20 + ".txt"  # 160 characters, 484 bytes of UTF-8
+    r = c.post("/api/documents", files=[("files", (name, b"Kyoto notes about long names.", "text/plain"))])
+    assert r.status_code == 200, r.text
+    result = r.json()["results"][0]
+    assert result["status"] == "added" and result["stored_as"].endswith(".txt")
+    assert len(result["stored_as"].encode()) <= 255 and (uploads / result["stored_as"]).is_file()
+
+
+# ---- 4. uploads ---------------------------------------------------------------------------------------
+def test_concurrent_uploads_of_the_same_name_both_succeed(upload_app):
+    c, assistant, uploads = upload_app
+    texts = [f"Version {n} of the shared notes says the colour is {colour}.".encode()
+             for n, colour in [(1, "teal"), (2, "amber")]]
+    results: list = [None, None]
+    start = threading.Barrier(2)
+
+    def send(i: int) -> None:
+        start.wait()
+        results[i] = c.post("/api/documents", files=[("files", ("shared.txt", texts[i], "text/plain"))])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [200, 200], [r.text for r in results]
+    assert {r.json()["results"][0]["status"] for r in results} <= {"added", "updated"}
+    stored = (uploads / "shared.txt").read_bytes()
+    assert stored in texts and [p.name for p in uploads.iterdir()] == ["shared.txt"]  # no temporaries left
+    assert assistant.document(str(uploads.resolve() / "shared.txt")).text == stored.decode()
+
+
+def test_failed_reupload_keeps_the_old_file_and_its_index_entry(upload_app):
+    c, assistant, uploads = upload_app
+    good = b"The lighthouse keeper is named Morwenna Tregarthen."
+    assert c.post("/api/documents", files=[("files", ("keeper.txt", good, "text/plain"))]
+                  ).json()["results"][0]["status"] == "added"
+    bad = b"\x00\x01 binary, not text \x00"
+    result = c.post("/api/documents", files=[("files", ("keeper.txt", bad, "text/plain"))]).json()["results"][0]
+    assert result["status"] == "failed" and "binary" in result["reason"]
+    assert (uploads / "keeper.txt").read_bytes() == good
+    assert [p.name for p in uploads.iterdir()] == ["keeper.txt"]
+    assert "Morwenna" in assistant.document(str(uploads.resolve() / "keeper.txt")).text
+    answer = c.post("/api/ask", json={"question": "What is the lighthouse keeper named?"}).json()
+    assert "Morwenna Tregarthen" in answer["answer"]
+
+
+def test_failed_first_upload_leaves_nothing(upload_app):
+    c, _, uploads = upload_app
+    result = c.post("/api/documents", files=[("files", ("empty.txt", b"", "text/plain"))]).json()["results"][0]
+    assert result["status"] == "failed"
+    assert list(uploads.iterdir()) == []
+
+
+def test_upload_is_refused_when_the_queue_is_full_before_anything_is_written(tmp_path, seed_assistant):
+    assistant = Assistant(tmp_path / "index", max_queue=1, queue_timeout_s=30)
+    uploads = tmp_path / "index" / "uploads"
+    app = create_app(assistant, warm_up=False)
+    with TestClient(app, headers={"X-Requested-With": "rag"}) as c:
+        state = app.state.rag
+        state.lock.acquire()  # the one turn is taken (as a long answer would) ...
+        try:
+            waiting = threading.Thread(target=c.post, args=("/api/ask",), kwargs={"json": {"question": QUESTION}})
+            waiting.start()  # ... and the one place in the queue too
+            deadline = time.monotonic() + 10
+            while state.waiting < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            r = c.post("/api/documents", files=[("files", ("late.txt", b"Arrived too late.", "text/plain"))])
+            assert r.status_code == 503 and r.headers["retry-after"]
+            assert not uploads.exists() or list(uploads.iterdir()) == []
+        finally:
+            state.lock.release()
+        waiting.join()
+
+
+def test_stray_temporaries_are_removed_when_the_server_starts(tmp_path):
+    uploads = tmp_path / "index" / "uploads"
+    uploads.mkdir(parents=True)
+    dead = 2 ** 22 + 12345  # above the usual pid_max
+    strays = [f".notes.txt.{dead}-{'a' * 32}.part", f".notes.txt.{dead}-{'b' * 32}.old", ".notes.txt.part"]
+    for name in strays + ["notes.txt"]:
+        (uploads / name).write_text("x")
+    live = uploads / f".other.txt.{os.getppid()}-{'c' * 32}.part"  # a live process's upload in progress
+    live.write_text("x")
+    with client_for(Assistant(tmp_path / "index")) as c:
+        assert c.get("/healthz").status_code == 200
+    assert sorted(p.name for p in uploads.iterdir()) == sorted(["notes.txt", live.name])
+
+
+# ---- 5. API keys --------------------------------------------------------------------------------------
+def test_non_ascii_api_key_sent_as_utf8_is_accepted(seed_assistant):
+    key = "clé-秘密-🔑"
+    assistant = Assistant(seed_assistant.settings.index_dir, api_key=key)
+    with client_for(assistant) as c:
+        assert c.get("/api/documents", headers={"Authorization": f"Bearer {key}".encode()}).status_code == 200
+        for wrong in [b"Bearer cle-", f"Bearer {key}".encode("utf-16"), f"Bearer {key[:-1]}".encode(),
+                      f"Bearer {key}x".encode(), "Bearer clé-秘密-🔑".encode()[:-1]]:
+            assert c.get("/api/documents", headers={"Authorization": wrong}).status_code == 401, wrong
+        assert c.get("/api/documents").status_code == 401
+
+
+def test_ascii_api_key_still_works(seed_assistant):
+    assistant = Assistant(seed_assistant.settings.index_dir, api_key="plain-key")
+    with client_for(assistant, Authorization="Bearer plain-key") as c:
+        assert c.post("/api/ask", json={"question": QUESTION}).status_code == 200
+
+
+# ---- 1 again, in a real browser -------------------------------------------------------------------------
+ATTACK_PAGE = """<!doctype html><html><body>
+<form id="conv" method="post" action="{target}/api/conversations"><button id="go-conv">go</button></form>
+<form id="up" method="post" enctype="multipart/form-data" action="{target}/api/documents">
+  <input type="file" name="files" id="file"><button id="go-up">go</button></form>
+</body></html>"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_browser import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@contextmanager
+def static_site(folder: Path):
+    """`folder` served over HTTP on 127.0.0.1 (another port: the attacker's site)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+
+
+def test_form_posted_from_a_page_on_another_port_changes_nothing(chromium, fresh_assistant, tmp_path):
+    app = create_app(fresh_assistant, warm_up=False)
+    uploads = Path(fresh_assistant.settings.index_dir) / "uploads"
+    site = tmp_path / "site"
+    site.mkdir()
+    (tmp_path / "planted.txt").write_text("Planted by another site.")
+    with live_server(app) as (host, port), static_site(site) as site_port:
+        target = f"http://{host}:{port}"
+        (site / "attack.html").write_text(ATTACK_PAGE.format(target=target))
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(f"http://localhost:{site_port}/attack.html")  # another site: localhost vs 127.0.0.1
+        with page.expect_response(f"{target}/api/conversations") as posted:
+            page.click("#go-conv")
+        assert posted.value.status == 403
+        page.goto(f"http://localhost:{site_port}/attack.html")
+        page.set_input_files("#file", str(tmp_path / "planted.txt"))
+        with page.expect_response(f"{target}/api/documents") as uploaded:
+            page.click("#go-up")
+        assert uploaded.value.status == 403
+        context.close()
+        assert httpx.get(f"{target}/api/conversations").json() == []
+        assert httpx.get(f"{target}/api/documents").json() == []
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
+def test_page_and_docs_work_under_their_content_security_policy(chromium, seed_assistant):
+    with live_server(create_app(seed_assistant, warm_up=False)) as (host, port):
+        context = chromium.new_context()
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        violations: list[str] = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(f"http://{host}:{port}/")
+        page.fill("#question", QUESTION)
+        page.press("#question", "Enter")
+        answer = page.locator(".msg.assistant").last
+        answer.locator(".meta span").first.wait_for()
+        assert "Ismail Shukri" in answer.locator(".bubble").inner_text()
+        page.goto(f"http://{host}:{port}/docs")
+        page.locator(".swagger-ui .info .title").wait_for()
+        page.locator(".opblock-summary-path", has_text="/api/ask").first.wait_for()
+        context.close()
+    assert violations == []
