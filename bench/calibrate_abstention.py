@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 
 from rag import Assistant
-from rag.answering import ExtractiveAnswerer
 from rag.evaluation import contains, load_qa_set
+from rag.followups import standalone_question
 
 
 def scores(path: Path, index: Path, seeds: Path) -> tuple[str, list[tuple[float, bool, bool]]]:
@@ -28,22 +28,19 @@ def scores(path: Path, index: Path, seeds: Path) -> tuple[str, list[tuple[float,
     folder = index / qa.name
     assistant = Assistant(index_dir=folder, llm="none")
     assistant.ingest(qa.corpus_paths(folder))
-    s = assistant.settings
     rows = []
     for item in qa.items:
         history: list[tuple[str, str]] = []
         for q in item.turns[:-1]:
             history.append((q, assistant.ask(q, history).text))
-        from rag.followups import standalone_question
-
         query = standalone_question(item.question, history)
-        reader = ExtractiveAnswerer(assistant.embedder, assistant.store.lexical().idf, -10.0, s.max_answer_sentences,
-                                    previous_answer=history[-1][1] if history else "",
-                                    span_weight=s.answer_span_weight)
+        reader = assistant.reader(history, threshold=-10.0)
         passages = assistant.retrieve(query)
         ranked = reader.rank(query, passages)
         answer = reader.select(ranked, passages)
         best = ranked[0].score if ranked else -10.0
+        if history and ranked and ranked[0].text in history[-1][1]:
+            best = max(best, 1.0)  # a follow-up on the established topic is not held to the threshold
         right = bool(item.answers) and all(any(contains(answer.text, a) for a in g) for g in item.answers)
         rows.append((best, item.abstain, right))
     return qa.name, rows

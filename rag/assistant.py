@@ -235,7 +235,6 @@ class Assistant:
         return Reply(self._answer_items(question, history or [], k, source))
 
     def _answer_items(self, question: str, history: list[tuple[str, str]], k: int | None, source: str | None):
-        from .answering import ExtractiveAnswerer
         from .followups import condense_question, is_rewrite
 
         t0 = time.perf_counter()
@@ -243,10 +242,7 @@ class Assistant:
         t_condense = time.perf_counter()
         passages = self.retrieve(query, k, source)
         t1 = time.perf_counter()
-        reader = ExtractiveAnswerer(self.embedder, self.store.lexical().idf, self.settings.abstain_threshold,
-                                    self.settings.max_answer_sentences,
-                                    previous_answer=history[-1][1] if history else "",
-                                    span_weight=self.settings.answer_span_weight)
+        reader = self.reader(history)
         ranked = reader.rank(query, passages)
         first_piece = None
         if self.settings.uses_llm and not notice:
@@ -274,6 +270,21 @@ class Assistant:
         if first_piece:
             timings["first_piece"] = (first_piece - t0) * 1000
         yield replace(answer, timings_ms=timings)
+
+    def reader(self, history: list[tuple[str, str]] | None = None, threshold: float | None = None):
+        """The extractive reader over this index, as `stream` uses it (`threshold`: another
+        abstention threshold, for calibration)."""
+        from .answering import ExtractiveAnswerer
+
+        def document(source: str) -> tuple[str, str] | None:
+            doc = self.store.document(source)
+            return (doc.title, doc.text) if doc else None
+
+        s = self.settings
+        return ExtractiveAnswerer(self.embedder, self.store.lexical().idf,
+                                  s.abstain_threshold if threshold is None else threshold, s.max_answer_sentences,
+                                  previous_answer=history[-1][1] if history else "",
+                                  span_weight=s.answer_span_weight, documents=document)
 
     def as_retriever(self, k: int = 4, source: str | None = None):
         """Hybrid retrieval as a LangChain `BaseRetriever`."""
