@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     # many") gains in the reader's ranking, and a sentence that only restates the question loses.
     answer_span_weight: float = 0.1
 
-    # LLM backend: "local" (the bundled SmolLM2), "ollama:MODEL", "openai:MODEL", or "none" (extractive only)
-    llm: str = "local"
+    # LLM backend: "none" (the reader alone), "local" (the bundled SmolLM2), "ollama:MODEL",
+    # "openai:MODEL". "none" is the default because it measured best (BENCHMARKS.md, "Backends").
+    llm: str = "none"
     openai_base_url: str | None = None
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     ollama_base_url: str = "http://127.0.0.1:11434"
