@@ -71,6 +71,14 @@ _Q_NUMBER = re.compile(r"(?<![\w.])\d[\d,.]*\d(?![\w.])|(?<![\w.])\d(?![\w.])")
 _REASON = re.compile(r"\b(?:because(?: of)?|due to|as a result of|owing to|thanks to|in order to|so that|after|"
                      r"amid|given|since|as|under|following|for fear)\b", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[,;:!?)–—]|\.(?!\w)|\s(?:and|but|while|which|who|when|where|although|said|told|says)\s")
+# Text written as instructions to an assistant, not as information: never an answer on its own.
+INSTRUCTION = re.compile(r"\b(?:ignore (?:all |any )?(?:the )?(?:previous|prior|above|earlier) (?:instructions|prompts?)|"
+                         r"disregard (?:all |any )?(?:previous|prior|the above)|system (?:prompt|override)|"
+                         r"(?:you are|as) an? (?:ai|assistant|language model)|the assistant (?:must|should)|"
+                         r"(?:answer|respond|reply) (?:every|all|each|any) (?:question|query)|whatever the question|"
+                         r"from now on,? (?:answer|say|respond)|(?:say|tell the user|answer) that\b|"
+                         r"the password (?:of|for|is)\b|reveal (?:the|your) (?:system|configuration|prompt))",
+                         re.IGNORECASE)
 # Photo credits end captions in news pages: "... Joseph Eid/Getty", "Photo: Jane Doe/AFP".
 _PHOTO = re.compile(r"\b(?:photo\w*|picture|image|pictured|shot)\b", re.IGNORECASE)
 _CREDIT = re.compile(r"([A-Z][\w'.-]+\s+[A-Z][\w'.-]+)\s*/\s*(?:Getty|AFP|Reuters|AP|EPA|PA|Shutterstock|"
@@ -385,7 +393,12 @@ class ExtractiveAnswerer:
         """The answer from already ranked evidence: the best sentences, or an abstention."""
         if self.should_abstain(ranked):
             return abstention(passages, self.notice)
-        return cited_answer(self.choose(ranked))
+        chosen = self.choose(ranked)
+        other = disagreement(ranked, chosen)
+        if other is not None:
+            return with_notice(cited_answer(chosen + [other]),
+                               "The documents disagree on this: both are cited, check the sources.")
+        return cited_answer(chosen)
 
     def choose(self, ranked: list[Evidence]) -> list[Evidence]:
         """The sentences that answer: the best, and a second one that is nearly as good or holds
@@ -402,11 +415,29 @@ class ExtractiveAnswerer:
         return chosen
 
 
+def disagreement(ranked: list[Evidence], chosen: list[Evidence]) -> Evidence | None:
+    """Evidence from another document, nearly as strong as the best, that gives a different answer
+    of the same kind ("who is X?": "the head of intelligence" in one file, "a banker" in another),
+    or None. Shown beside the best so that one planted document cannot silently win."""
+    best = ranked[0]
+    if not best.answer:
+        return None
+    for e in ranked[1:6]:
+        if e.score < best.score - _SECOND_SENTENCE_MARGIN or e.score < 0:
+            break
+        if (e.source != best.source and e.answer and e not in chosen
+                and not stems(e.answer) & stems(best.answer)):
+            return e
+    return None
+
+
 def _answerable_text(text: str, q: Question) -> bool:
     """A sentence a person would accept as an answer: not a bare page number or heading fragment,
-    not a code or command line unless the question asks for code."""
+    not instructions to an assistant, not a code or command line unless the question asks for code."""
     words = re.findall(r"[^\W\d_]{2,}", text)
     if len(words) < 2 and not (q.kind in ("number", "date") and re.search(r"\d", text)):
+        return False
+    if INSTRUCTION.search(text):
         return False
     return q.asks_code or not _CODEY.search(text)
 
