@@ -37,7 +37,7 @@ _KIND_NOUNS = {
     "title": "show film movie book song album series novel game title play episode programme program "
              "painting documentary memoir app name word term nickname".split(),
     "date": "year day date month decade century time".split(),
-    "number": "number amount percentage percent age price cost total rate figure sum population".split(),
+    "number": "number amount percentage percent age price cost total rate sum population".split(),
 }
 _NOUN_KIND = {n: kind for kind, nouns in _KIND_NOUNS.items() for n in nouns}
 _CODE_WORDS = re.compile(r"\b(command|code|function|option|flag|syntax|snippet|script|install|run|api|"
@@ -54,13 +54,14 @@ instead including not""".split())
 _CAPWORD = r"(?:[A-Z][\w’'&.\-]*\w|[A-Z])"
 _CONNECT = r"(?:of|the|de|del|da|di|van|von|der|al|bin|ibn|&|le|la|du)"
 _NAME = re.compile(rf"{_CAPWORD}(?:(?:\s+{_CONNECT})*\s+{_CAPWORD}|/{_CAPWORD})*")
-_QUOTED = re.compile(r"[\"“‘']([^\"“”‘’']{2,80})[\"”’']")
+_QUOTED = re.compile(r"(?:(?<=[\s(])|^)[\"“‘]([^\"“”‘’]{2,80}?)[\"”’](?=[\s,.;:!?)]|$)")  # a quoted title, not an apostrophe
 _PAREN = re.compile(r"\(([^()]{2,60})\)")
 _NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|"
             r"fifty|hundred|hundreds|thousand|thousands|dozen|dozens|million|millions|billion|trillion|half)")
-_NUMBER = re.compile(rf"(?:[$€£¥]\s?)?(?:\d[\d,.]*\d|\d)(?:\s?(?:%|percent|per cent|million|billion|trillion|"
-                     rf"thousand|hundred|[kKmMbB]n?\b))?(?:\s+[a-z][a-z-]+)?|\b{_NUMWORD}(?:[\s-]+{_NUMWORD})*"
-                     rf"(?:\s+[a-z][a-z-]+)?", re.IGNORECASE)
+_UNIT = r"(?:\s?(?:%|[pP]ercent|per cent|[mM]illion|[bB]illion|[tT]rillion|thousand|hundred|[kKmMbB]n?\b))"
+_NOUN_AFTER = r"(?:\s+(?!(?:from|to|in|of|on|at|by|for|and|or|the|an?|with|as|than|that|is|was|were|are|be)\b)[a-z][a-z-]+)?"
+_NUMBER = re.compile(rf"(?:[$€£¥]\s?)?(?:\d[\d,.]*\d|\d){_UNIT}?{_NOUN_AFTER}|"
+                     rf"\b(?i:{_NUMWORD})(?:[\s-]+(?i:{_NUMWORD}))*{_NOUN_AFTER}")
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
           r"Jan\.?|Feb\.?|Mar\.?|Apr\.?|Jun\.?|Jul\.?|Aug\.?|Sept?\.?|Oct\.?|Nov\.?|Dec\.?)")
 _DATE = re.compile(rf"\b(?:\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|"
