@@ -207,6 +207,10 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
         for f in report.failed:
             typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
         typer.echo(f"chunks embedded: {report.chunks_embedded}")
+        if report.notices:
+            typer.echo(f"{'notices':>9}: {len(report.notices)} (the rest of each file is indexed)")
+        for f in report.notices:
+            typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
     if report.failed:
         done_something = report.added or report.updated or report.unchanged or report.removed
         raise typer.Exit(PARTLY_DONE if done_something else NOTHING_DONE)

@@ -97,6 +97,7 @@ class Ingester:
                         report.failed.append(FileError(doc.source, error))
                     else:
                         report.chunks_embedded += len(chunks)
+                        report.notices.extend(FileError(doc.source, n) for n in doc.notices)
                         (report.updated if doc.source in known else report.added).append(doc.source)
                 pending.clear()
 
