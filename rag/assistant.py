@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .config import Settings, load_settings
+from .config import Settings, default_index_dir, load_settings, package_data
 from .errors import ConfigError
 from .ingest import Progress
 from .types import Answer, IngestReport, Passage, Reply, SourceInfo
@@ -118,17 +118,27 @@ class Assistant:
             return True
         return (Path(self.settings.index_dir).expanduser() / "chroma").is_dir()
 
+    def uses_default_index(self) -> bool:
+        """Whether this is the default index (./index in a project, else the user data dir's)."""
+        return not self.settings.chroma_url and Path(self.settings.index_dir) == default_index_dir()
+
+    @property
+    def seed_folder(self) -> Path:
+        """The seed documents: `seed_dir` when set, else those shipped in the package."""
+        return Path(self.settings.seed_dir) if self.settings.seed_dir is not None else package_data("seeds")
+
     def seeds_on_first_use(self) -> bool:
         """Whether commands that read fill an empty index from the seed documents first: only the
-        project's default index folder, and only when the seed folder exists. Any other index is
-        the user's own, and an empty one is reported, not filled with the seed article."""
-        default = Settings.model_fields["index_dir"].default
-        return Path(self.settings.index_dir) == Path(default) and Path(self.settings.seed_dir).is_dir()
+        default index, and only when the seed folder exists. Any other index is the user's own,
+        and an empty one is reported, not filled with the seed article."""
+        return self.uses_default_index() and self.seed_folder.is_dir()
 
     def ensure_seeded(self, progress: Progress | None = None) -> IngestReport | None:
-        """On first use, index the bundled seed documents so a fresh clone answers at once."""
-        if self.store.is_empty() and Path(self.settings.seed_dir).is_dir():
-            return self.ingest([self.settings.seed_dir], progress=progress)
+        """On first use, index the seed documents so a fresh install answers at once: into the
+        default index, or into any index when `seed_dir` is set."""
+        if ((self.settings.seed_dir is not None or self.uses_default_index()) and self.seed_folder.is_dir()
+                and self.store.is_empty()):
+            return self.ingest([self.seed_folder], progress=progress)
         return None
 
     # ---- questions ---------------------------------------------------------------------------

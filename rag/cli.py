@@ -27,7 +27,8 @@ import typer
 app = typer.Typer(help="Ask your documents. Every answer cites the passages it came from.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder (default: RAG_INDEX_DIR or ./index).")]
+IndexOpt = Annotated[Optional[Path], typer.Option(
+    "--index", help="Index folder (default: RAG_INDEX_DIR, else ./index if it exists, else the user data dir's).")]
 LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="none | local | ollama:MODEL | openai:MODEL (RAG_LLM).")]
 
 DONE, USAGE_ERROR, PARTLY_DONE, NOTHING_DONE = 0, 2, 3, 4
@@ -153,14 +154,14 @@ def _stderr_console():
 
 
 def _ensure_seeded(assistant) -> None:
-    with _progress_bar("Building the index from seeds/") as progress:
+    with _progress_bar("Building the index from the seed documents") as progress:
         assistant.ensure_seeded(progress=progress)
 
 
 def _index_hint(assistant) -> str:
     """What to add to a suggested `rag ingest` so that it writes to this index."""
     index_dir = assistant.settings.index_dir
-    return "" if assistant.settings.chroma_url or Path(index_dir) == Path("index") else f" --index {index_dir}"
+    return "" if assistant.settings.chroma_url or assistant.uses_default_index() else f" --index {index_dir}"
 
 
 def _require_index(assistant) -> None:
