@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -98,6 +99,19 @@ class Assistant:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""
         source = str(path) if self.store.has(str(path)) else str(Path(path).expanduser().absolute())
         return self.ingester.remove(source)
+
+    def watch(self, paths: list[str | Path], stop_event, *, follow_symlinks: bool = False,
+              on_sync: Callable[[IngestReport], None] | None = None) -> None:
+        """Ingest `paths`, then keep the index in step with them until `stop_event` (a
+        threading.Event) is set: added, changed, deleted, renamed and moved files reach the index
+        within about 2 s of settling, renames without embedding anything, with a full rescan
+        every `watch_rescan_s`. `on_sync(report)` after each sync that changed something.
+        See `rag.watch`."""
+        from .watch import watch_paths
+
+        watch_paths(self.ingester, paths, stop_event, rescan_s=self.settings.watch_rescan_s,
+                    follow_symlinks=follow_symlinks, ignore=[] if self.settings.chroma_url else [self.settings.index_dir],
+                    on_sync=on_sync)
 
     def sources(self) -> list[SourceInfo]:
         return self.store.sources()

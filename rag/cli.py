@@ -217,6 +217,56 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
         raise typer.Exit(PARTLY_DONE if done_something else NOTHING_DONE)
 
 
+def _sync_line(report) -> str:
+    parts = [f"{len(getattr(report, name))} {name}" for name in ("added", "updated", "moved", "removed", "failed")]
+    return f"synced: {', '.join(parts)}; {report.chunks_embedded} chunks embedded"
+
+
+def _stop_on_signals():
+    """An Event set by SIGINT or SIGTERM, so a watcher finishes its sync and returns."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def watch(paths: Annotated[list[Path], typer.Argument(help="Folders or files to keep the index in step with.")],
+          index: IndexOpt = None,
+          follow_symlinks: Annotated[bool, typer.Option(
+              "--follow-symlinks", help="Also index what symlinks inside a folder lead to outside it.")] = False,
+          as_json: Annotated[bool, typer.Option("--json", help="Print each sync's report as a JSON line.")] = False,
+          ) -> None:
+    """Ingest PATHs, then keep the index in step with them until Ctrl-C: added, changed, deleted,
+    renamed and moved files reach the index within about 2 s of settling (renames embed nothing)."""
+    from .errors import RagError
+
+    assistant = _assistant(index)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}", USAGE_ERROR)
+    stop = _stop_on_signals()
+
+    def show(report) -> None:
+        if as_json:
+            typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        else:
+            typer.echo(_sync_line(report))
+            for f in report.failed + report.notices:
+                typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
+
+    if not as_json:
+        typer.echo(f"watching {', '.join(_safe(str(p), one_line=True) for p in paths)} "
+                   f"into {_safe(assistant.location, one_line=True)}; Ctrl-C stops", err=True)
+    try:
+        assistant.watch(paths, stop, follow_symlinks=follow_symlinks, on_sync=show)
+    except RagError as e:
+        _fail(str(e))
+
+
 @app.command()
 def remove(path: Annotated[Path, typer.Argument(help="The file to remove from the index.")],
            index: IndexOpt = None) -> None:
@@ -335,18 +385,35 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
           host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port.")] = 8000,
           insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without RAG_API_KEY.")] = False,
+          watch: Annotated[Optional[list[Path]], typer.Option(
+              "--watch", help="Keep the index in step with this folder while serving (repeatable).")] = None,
           ) -> None:
     """Serve the chat page and the HTTP API."""
+    import threading
+
     from .errors import RagError
 
     try:
         from .server import run
     except ImportError as e:
         _fail(f"the web server is not available: {e}")
+    stop = threading.Event()
+    if watch:
+        watcher = _assistant(index)
+
+        def keep_in_step() -> None:
+            try:
+                watcher.watch(watch, stop, on_sync=lambda report: typer.echo(_sync_line(report), err=True))
+            except RagError as e:
+                typer.echo(f"rag: watching stopped: {_safe(str(e))}", err=True)
+
+        threading.Thread(target=keep_in_step, name="rag-watch", daemon=True).start()
     try:
         run(index=index, llm=llm, host=host, port=port, insecure=insecure)
     except RagError as e:
         _fail(str(e))
+    finally:
+        stop.set()
 
 
 def main() -> None:

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # Ingestion writes to the store every this many chunks (several files per embed/upsert call).
     ingest_batch_chunks: int = Field(512, ge=1)
 
+    # `rag watch`: the watched folders are rescanned in full this often, as a safety net for
+    # events a file system drops (only files whose size or mtime changed are read again).
+    watch_rescan_s: float = Field(60.0, gt=0)
+
     # Retrieval
     top_k: int = 5
     candidates: int = 30  # per retriever, before fusion

@@ -55,11 +55,18 @@ class Ingester:
         return self.ingest_files(files, errors=errors, prune=prune, progress=progress)
 
     def ingest_files(self, files: list[Path], *, errors: list[FileError] = (), prune: bool = False,
-                     progress: Progress | None = None) -> IngestReport:
+                     progress: Progress | None = None, gone: list[str] = (), drop_failed: bool = False
+                     ) -> IngestReport:
         """Index these files (already discovered): new and changed ones are embedded and written,
         unchanged ones (same content hash) cost nothing, unreadable ones are reported after
         `errors` (those met while discovering them). `prune`: also drop indexed files that no
-        longer exist."""
+        longer exist.
+
+        `gone`: indexed sources whose files are gone (`rag watch`). A file among `files` holding
+        the content of one of them is that file renamed or moved: it is re-keyed with the stored
+        vectors (`Store.move`), nothing embedded; the others are removed. `drop_failed`: an
+        indexed file that can no longer be read is removed too, so the index holds what a fresh
+        ingest would."""
         from .chunking import chunk_document
         from .loaders import content_hash, load
 
@@ -69,6 +76,8 @@ class Ingester:
         store = self.store
         with self.lock(wait=True), self.dirty():
             known = store.hashes()
+            gone = [g for g in dict.fromkeys(gone) if g in known]
+            moved_from = {known[g]: g for g in gone}  # content hash -> the gone source that held it
 
             def prepare(path: Path):
                 """-> (source, Document | None, chunks | FileError | None); None: unchanged."""
@@ -85,6 +94,17 @@ class Ingester:
                     return source, None, FileError(source, f"cannot read file: {e.strerror or e}")
                 except Exception as e:  # IngestError and parser failures: report, go on
                     return source, None, FileError(source, str(e) or e.__class__.__name__)
+
+            def move(doc, chunks) -> bool:
+                """Re-key a gone document whose content this one is, if any."""
+                old = moved_from.get(doc.content_hash)
+                if old is None or old == doc.source or not store.move(old, doc, chunks):
+                    return False
+                del moved_from[doc.content_hash]
+                report.moved.append(doc.source)
+                report.removed.append(old)
+                report.notices.extend(FileError(doc.source, n) for n in doc.notices)
+                return True
 
             pending: list[tuple] = []
             settled = 0  # files written, skipped or failed: what progress and its time left count
@@ -109,16 +129,23 @@ class Ingester:
                 elif doc is None:
                     report.unchanged.append(source)
                     settled += 1
+                elif move(doc, result):
+                    settled += 1
                 else:
                     pending.append((doc, result))
                     if sum(len(c) for _, c in pending) >= self.batch_chunks:
                         flush()
             flush()
             notify("", len(files), len(files), report.chunks_embedded)
+            moved = set(report.removed)
+            drop = [g for g in gone if g not in moved]
+            if drop_failed:
+                drop += [f.path for f in report.failed if f.path in known and f.path not in moved]
             if prune:
-                for source in known:
-                    if not Path(source).exists() and store.remove(source):
-                        report.removed.append(source)
+                drop += [source for source in known if not Path(source).exists()]
+            for source in dict.fromkeys(drop):
+                if store.remove(source):
+                    report.removed.append(source)
             if report.added or report.updated or report.removed:
                 store.lexical(force_check=True)  # rebuild once now, not on the next question
         return report

@@ -226,6 +226,30 @@ class Store:
         self._bump_generation()
         return known
 
+    @_reads_index
+    def vectors_by_span(self, source: str) -> dict[tuple[int, int], list[float]]:
+        """The stored vector of each chunk of a document, by its (start, end) in the text."""
+        got = self.chunks.get(where={"source": source}, include=["metadatas", "embeddings"])
+        return {(int(m["start"]), int(m["end"])): v for m, v in zip(got["metadatas"], got["embeddings"])}
+
+    def move(self, old_source: str, doc: Document, chunks: list[Chunk]) -> bool:
+        """Re-key a document to a new source (a renamed or moved file, same content) without
+        embedding anything: its chunks are written under the new source with the vectors stored
+        for the same spans, then the old document is removed. Crash-safe like `put_many` then
+        `remove`: a crash in between leaves both, and the next sync removes the old one.
+
+        Returns False (and writes nothing) when a span has no stored vector, e.g. the chunk size
+        changed since the old one was indexed: the caller embeds it instead."""
+        import numpy as np
+
+        stored = self.vectors_by_span(old_source)
+        if not chunks or any((c.start, c.end) not in stored for c in chunks):
+            return False
+        self.put_many([(doc, chunks)], np.asarray([stored[(c.start, c.end)] for c in chunks], dtype=np.float32),
+                      replaced={doc.source} if self.has(doc.source) else set())
+        self.remove(old_source)
+        return True
+
     def repair(self) -> int:
         """Delete chunks left by an interrupted write (no document record, or another hash).
         Returns how many were deleted."""

@@ -229,6 +229,9 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     failed: list[FileError] = field(default_factory=list)
     chunks_embedded: int = 0
+    # Files whose content was indexed under another name that is gone (renamed or moved): re-keyed
+    # with the stored vectors, nothing embedded. The old names are in `removed`.
+    moved: list[str] = field(default_factory=list)
     # Parts of indexed files that could not be read, one per problem ("page 3 has no text layer
     # (scanned?)"); the rest of each file is indexed.
     notices: list[FileError] = field(default_factory=list)
@@ -241,6 +244,7 @@ class IngestReport:
             "removed": self.removed,
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "chunks_embedded": self.chunks_embedded,
+            "moved": self.moved,
             "notices": [{"path": f.path, "reason": f.reason} for f in self.notices],
         }
 
