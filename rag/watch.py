@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 # being written settle; the rest of the 2 s budget from settled file to answerable is the sync.
 _STEP_MS = 300
 _DEBOUNCE_MS = 1200
+# When nothing changes, the loop wakes this often to see whether a rescan is due: a time check only.
+_IDLE_WAKE_MS = 500
 
 
 def watch_paths(ingester, paths: Iterable[str | Path], stop_event, *, rescan_s: float = 60.0,
@@ -45,16 +47,20 @@ def watch_paths(ingester, paths: Iterable[str | Path], stop_event, *, rescan_s: 
     roots = [Path(p).expanduser().absolute() for p in paths]
     ignored = [Path(p).expanduser().absolute() for p in ignore]
     watcher = _Sync(ingester, roots, ignored, follow_symlinks)
-    report = watcher.full()
-    if on_sync:
-        on_sync(report)
-    last_full = time.monotonic()
+    last_full = None
+    # The first sync runs once the file-system watch is set up (its first yield), so nothing
+    # changed while it starts or while the first sync runs is missed: those are events, buffered.
     for changes in watchfiles.watch(*roots, watch_filter=lambda change, path: not watcher.ignored(Path(path)),
                                     debounce=_DEBOUNCE_MS, step=_STEP_MS, stop_event=stop_event,
-                                    rust_timeout=int(min(rescan_s, 5) * 1000), yield_on_timeout=True,
-                                    raise_interrupt=False):
+                                    rust_timeout=_IDLE_WAKE_MS, yield_on_timeout=True, raise_interrupt=False):
         if stop_event.is_set():
             break
+        if last_full is None:
+            report = watcher.full()
+            last_full = time.monotonic()
+            if on_sync:
+                on_sync(report)
+            continue
         report = None
         if changes:
             report = watcher.changed({Path(path) for _, path in changes})
