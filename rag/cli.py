@@ -247,7 +247,7 @@ def watch(paths: Annotated[list[Path], typer.Argument(help="Folders or files to 
     assistant = _assistant(index)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        _fail(f"no such file or folder: {', '.join(missing)}", USAGE_ERROR)
+        _fail(f"no such file or folder: {', '.join(missing)}")
     stop = _stop_on_signals()
 
     def show(report) -> None:
