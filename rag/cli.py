@@ -416,9 +416,24 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
         stop.set()
 
 
+def _show_library_logs() -> None:
+    """Library code logs (`logging`); the command shows rag's own warnings on stderr, as
+    "rag: another ingest is writing to index; waiting...", and nothing from other libraries."""
+    import logging
+
+    logger = logging.getLogger("rag")
+    if not any(getattr(h, "rag_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("rag: %(message)s"))
+        handler.rag_cli = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+
+
 def main() -> None:
     from .errors import RagError
 
+    _show_library_logs()
     try:
         app()
     except RagError as e:  # e.g. the index cannot be opened: the message says what to do

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 from .errors import StoreError
 from .faults import reached
 from .types import FileError, IngestReport
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 """Called as progress(file being processed, files done, files total). A callback that also takes
@@ -234,10 +237,7 @@ def ingest_lock(index_dir: Path, shared: bool, wait: bool):
             if not wait:
                 yield False
                 return
-            import sys
-
-            print(f"rag: another ingest is writing to {path.parent}; waiting for it to finish...",
-                  file=sys.stderr)
+            log.warning("another ingest is writing to %s; waiting for it to finish...", path.parent)
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield True

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import sys
 import warnings
 from pathlib import Path
 
 from .embeddings import _model_dir
 from .errors import ConfigError
 
+log = logging.getLogger(__name__)
 _EXPORT_VERSION = "2"  # bump when the export recipe changes, so caches are rebuilt
 
 
@@ -43,8 +44,8 @@ def onnx_model_path(model: str, quantized: bool, cache_dir: Path) -> Path:
         with open(folder / ".lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be exporting the same model
             if not target.is_file():
-                print(f"rag: exporting the embedding model to ONNX{' (int8)' if quantized else ''}, once, "
-                      f"into {folder} ...", file=sys.stderr)
+                log.warning("exporting the embedding model to ONNX%s, once, into %s ...",
+                         " (int8)" if quantized else "", folder)
                 fp32 = folder / "model.onnx"
                 if not fp32.is_file():
                     _export_onnx(src, folder / "plain.onnx")
@@ -117,7 +118,7 @@ def _fuse(src: Path, plain: Path, out: Path) -> None:
             raise ValueError("the fused graph's output differs")
         tmp.replace(out)
     except Exception as e:  # another architecture, or an optimizer that cannot handle it
-        print(f"rag: keeping the embedding model unfused ({e.__class__.__name__}: {e})", file=sys.stderr)
+        log.warning("keeping the embedding model unfused (%s: %s)", e.__class__.__name__, e)
         plain.replace(out)
         return
     plain.unlink()

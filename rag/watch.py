@@ -107,7 +107,7 @@ class _Sync:
         gone = [s for s in self.ingester.store.hashes() if self._watched(s) and s not in present]
         stale = [f for f in files if self.synced.get(str(f)) != _stat(f)]
         report = self._ingest(stale, errors, gone)
-        log.info("full sync of %d files (%d read) in %.1f s", len(files), len(stale), time.monotonic() - started)
+        log.debug("full sync of %d files (%d read) in %.1f s", len(files), len(stale), time.monotonic() - started)
         return report
 
     def _ingest(self, files: list[Path], errors, gone: list[str]) -> IngestReport:
@@ -142,7 +142,7 @@ class _Sync:
         # its own is read even through a link, so links are judged here against the roots
         files = [f for f in files if self.follow_symlinks or self._watched(str(f))]
         report = self._ingest(files, errors, gone)
-        log.info("%d changed paths synced in %.2f s", len(paths), time.monotonic() - started)
+        log.debug("%d changed paths synced in %.2f s", len(paths), time.monotonic() - started)
         return report
 
 
