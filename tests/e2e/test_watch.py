@@ -177,3 +177,47 @@ def test_a_watcher_killed_mid_burst_catches_up_when_started_again(folder, tmp_pa
         wait_in_step(index, folder, timeout=180)
     finally:
         watcher.stop()
+
+
+def test_serve_with_watch_answers_from_a_file_added_while_it_runs(tmp_path):
+    import httpx
+
+    from support import free_port
+
+    docs = tmp_path / "docs"
+    write(docs / "swifts.txt", "Swifts arrive at the old mill in the first week of May.")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(tmp_path / "index"),
+                                 "--port", str(port), "--watch", str(docs)], stdout=out, stderr=subprocess.STDOUT,
+                                env=clean_env(RAG_LLM="none", RAG_SEED_DIR=str(tmp_path / "no-seeds")))
+    url = f"http://127.0.0.1:{port}"
+
+    def cited(question: str) -> list[str]:
+        answer = httpx.post(f"{url}/api/ask", json={"question": question}, timeout=60).json()
+        return [Path(c["source"]).name for c in answer.get("citations", [])]
+
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).json().get("ready") and "swifts.txt" in cited(
+                        "When do swifts arrive at the old mill?"):
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        write(docs / "ferry.txt", "The ferry to Inchkeith leaves the harbour at nine every morning.")
+        written = time.monotonic()
+        while "ferry.txt" not in cited("When does the ferry to Inchkeith leave?"):
+            assert time.monotonic() - written < 30, log.read_text()
+            time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
