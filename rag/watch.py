@@ -81,6 +81,7 @@ class _Sync:
         self.follow_symlinks = follow_symlinks
         # (size, mtime) of each file as last synced: a rescan reads only files whose stat changed
         self.synced: dict[str, tuple[int, int]] = {}
+        self.reported: set = set()  # problems found while listing (a link out of the folder): said once
 
     def ignored(self, path: Path) -> bool:
         """Index folders, and hidden files and folders inside a watched folder (as `rag ingest`)."""
@@ -106,6 +107,9 @@ class _Sync:
         present = {str(f) for f in files}
         gone = [s for s in self.ingester.store.hashes() if self._watched(s) and s not in present]
         stale = [f for f in files if self.synced.get(str(f)) != _stat(f)]
+        errors = self._new(errors)
+        if not (stale or gone or errors):
+            return IngestReport()
         report = self._ingest(stale, errors, gone)
         log.debug("full sync of %d files (%d read) in %.1f s", len(files), len(stale), time.monotonic() - started)
         return report
@@ -115,11 +119,15 @@ class _Sync:
         report = self.ingester.ingest_files(files, errors=errors, gone=gone, drop_failed=True)
         for source in report.removed:
             self.synced.pop(source, None)
-        failed = {f.path for f in report.failed}
-        for source, stat in before.items():  # the stat read before the file was: a later write shows
-            if source not in failed:
-                self.synced[source] = stat
+        # The stat taken before reading: a write since shows as a change. A file that failed is
+        # kept too, so an unreadable file is not read and reported again until it changes.
+        self.synced.update(before)
         return report
+
+    def _new(self, errors):
+        new = [e for e in errors if e not in self.reported]
+        self.reported.update(new)
+        return new
 
     def changed(self, paths: set[Path]) -> IngestReport:
         """Apply what changed at these paths (files or folders, present or gone)."""
@@ -128,7 +136,10 @@ class _Sync:
         started = time.monotonic()
         existing = [p for p in paths if p.exists() and not self.ignored(p)]
         files, errors = discover(existing, follow_symlinks=self.follow_symlinks) if existing else ([], [])
-        files = [f for f in files if not self.ignored(f)]
+        named = {p.resolve() for p in existing if p.is_file()}
+        # a file the event names is read; the files of a folder that appeared only if not seen as they are
+        files = [f for f in files if not self.ignored(f) and (f in named or self.synced.get(str(f)) != _stat(f))]
+        errors = self._new(errors)
         missing = [p for p in paths if not p.exists()]
         gone: list[str] = []
         if missing:

@@ -1,7 +1,7 @@
 """What `rag watch` relies on, in-process: a sync with gone documents re-keys renamed files
 without embedding, removes what is gone or unreadable, and leaves the index as a fresh ingest
 would; `Assistant.watch` follows a folder from a thread and stops when asked. The subprocess,
-timing and kill tests are in tests/e2e/test_watch.py."""
+timing and kill tests are in tests/e2e/test_watch_command.py."""
 
 from __future__ import annotations
 
