@@ -118,6 +118,15 @@ def test_ask_elsewhere_uses_the_user_data_dir_and_sources_names_it(tmp_path):
     assert listed.startswith(f"index: {data / 'rag' / 'index'} (1 documents)")
 
 
+def test_ingest_lists_a_pdf_page_without_text_layer_and_still_exits_0(tmp_path):
+    from support import make_report_pdf
+
+    make_report_pdf(tmp_path / "scan.pdf", [["Herons nest in the reeds."], [], ["Otters swim in the weir."]],
+                    "Wetlands Survey")
+    done = rag("ingest", "scan.pdf", "--index", "index", cwd=tmp_path)
+    assert "page 2 has no text layer (scanned?)" in done.stdout and "added: 1" in done.stdout
+
+
 # ---- a missing or empty index: said so, never created ----------------------------------------
 
 @pytest.mark.parametrize("command", [["ask", "who is Ismail Shukri?"], ["chat"], ["sources"], ["remove", "x.txt"]])
