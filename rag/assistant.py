@@ -57,9 +57,8 @@ class Assistant:
     @property
     def store(self):
         if self._store is None:
-            from .store import Store
-
             from .ingest import repair_if_crashed
+            from .store import Store
 
             self._store = Store(self.settings)
             repair_if_crashed(self._store, Path(self.settings.index_dir), shared=bool(self.settings.chroma_url))
@@ -134,7 +133,7 @@ class Assistant:
 
     def uses_default_index(self) -> bool:
         """Whether this is the default index (./index in a project, else the user data dir's)."""
-        return not self.settings.chroma_url and Path(self.settings.index_dir) == default_index_dir()
+        return Path(self.settings.index_dir) == default_index_dir()
 
     @property
     def seed_folder(self) -> Path:
