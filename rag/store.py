@@ -31,6 +31,10 @@ from .types import Chunk, Document, Page, Passage, SourceInfo
 
 _MAX_WRITE_CHARS = 16_000_000  # document texts per write: keeps one request to a Chroma server bounded
 _STAMP_CHECK_S = 2.0  # how often a long-lived process looks for ingests made by other processes
+# Opening a local Chroma folder swaps chromadb's per-process cache entry for it (see `_connect`):
+# two threads doing so at once (`rag serve --watch`: the server's and the watcher's stores) broke
+# one client ("'RustBindingsAPI' object has no attribute 'bindings'"). One opening at a time.
+_CONNECT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,9 @@ class Store:
                 self.lexical_dir = self.index_dir / f"lexical-{key}"
             else:
                 self.index_dir.mkdir(parents=True, exist_ok=True)
-                SharedSystemClient._identifier_to_system.pop(str(self.index_dir / "chroma"), None)
-                self.client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"))
+                with _CONNECT_LOCK:
+                    SharedSystemClient._identifier_to_system.pop(str(self.index_dir / "chroma"), None)
+                    self.client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"))
                 where = str(self.index_dir)
                 self.lexical_dir = self.index_dir / "lexical"
             self.chunks = self.client.get_or_create_collection(
