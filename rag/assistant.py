@@ -7,23 +7,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .config import Settings, load_settings
-from .errors import ConfigError, StoreError
-from .faults import reached
-from .types import Answer, FileError, IngestReport, Passage, Reply, SourceInfo
+from .config import Settings, default_index_dir, load_settings, package_data
+from .errors import ConfigError
+from .ingest import Progress
+from .types import Answer, IngestReport, Passage, Reply, SourceInfo
 
-Progress = Callable[[str, int, int], None]
-"""Called as progress(file being processed, files done, files total). A callback that also takes
-a `chunks` keyword argument is given the number of chunks embedded so far."""
 
 
 class Assistant:
@@ -46,6 +40,7 @@ class Assistant:
         self._store = None
         self._embedder = None
         self._search = None
+        self._ingester = None
 
     # ---- pipeline parts, built on first use so that light commands stay light ----------------
     @property
@@ -62,14 +57,11 @@ class Assistant:
     @property
     def store(self):
         if self._store is None:
+            from .ingest import repair_if_crashed
             from .store import Store
 
             self._store = Store(self.settings)
-            if self._dirty_marker().exists():
-                with self._ingest_lock(wait=False) as got:
-                    if got:  # a crashed ingest left it; a running one will clean up itself
-                        self._store.repair()
-                        self._dirty_marker().unlink(missing_ok=True)
+            repair_if_crashed(self._store, Path(self.settings.index_dir), shared=bool(self.settings.chroma_url))
         return self._store
 
     @property
@@ -80,6 +72,18 @@ class Assistant:
             self._search = HybridSearch(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
         return self._search
 
+    @property
+    def ingester(self):
+        if self._ingester is None:
+            from .ingest import Ingester
+
+            self._ingester = Ingester(self.store, self.embedder, index_dir=Path(self.settings.index_dir),
+                                      shared=bool(self.settings.chroma_url), chunk_size=self.settings.chunk_size,
+                                      chunk_overlap=self.settings.chunk_overlap,
+                                      max_bytes=int(self.settings.max_file_mb * 1_000_000),
+                                      batch_chunks=self.settings.ingest_batch_chunks)
+        return self._ingester
+
     # ---- ingestion ---------------------------------------------------------------------------
     def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
                follow_symlinks: bool = False) -> IngestReport:
@@ -87,103 +91,26 @@ class Assistant:
         encoding (binaries are reported and skipped). Unchanged files (same content hash) cost
         nothing; changed files replace their chunks; per-file problems are reported, never raised.
         Inside a folder, symlinks leading out of it are reported and skipped unless `follow_symlinks`.
-
-        Files are read and chunked in a worker thread while the model embeds the previous ones,
-        and the chunks of several files go to the model and to the store together (every
-        `ingest_batch_chunks` chunks), so small files do not each pay a round trip."""
-        from .chunking import chunk_document
-        from .loaders import content_hash, discover, load
-
-        report = IngestReport()
-        files, errors = discover(paths, follow_symlinks=follow_symlinks)
-        report.failed.extend(errors)
-        max_bytes = int(self.settings.max_file_mb * 1_000_000)
-        notify = _progress_notifier(progress)
-        store = self.store
-        with self._ingest_lock(wait=True), self._dirty():
-            known = store.hashes()
-
-            def prepare(path: Path):
-                """-> (source, Document | None, chunks | FileError | None); None: unchanged."""
-                source = str(path)
-                try:
-                    # Only a file already indexed is hashed first: the others (a folder's photos
-                    # and archives among them) are sniffed by load() without being read whole.
-                    if (source in known and path.stat().st_size <= max_bytes
-                            and known[source] == content_hash(path.read_bytes())):
-                        return source, None, None
-                    doc = load(path, max_bytes)
-                    return source, doc, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
-                except OSError as e:
-                    return source, None, FileError(source, f"cannot read file: {e.strerror or e}")
-                except Exception as e:  # IngestError and parser failures: report, go on
-                    return source, None, FileError(source, str(e) or e.__class__.__name__)
-
-            pending: list[tuple] = []
-            settled = 0  # files written, skipped or failed: what progress and its time left count
-
-            def flush() -> None:
-                nonlocal settled
-                settled += len(pending)
-                for doc, chunks, error in self._embed_and_store(pending, known):
-                    if error is not None:
-                        report.failed.append(FileError(doc.source, error))
-                    else:
-                        report.chunks_embedded += len(chunks)
-                        (report.updated if doc.source in known else report.added).append(doc.source)
-                pending.clear()
-
-            for source, doc, result in _prefetch(prepare, files):
-                notify(source, settled, len(files), report.chunks_embedded)
-                if isinstance(result, FileError):
-                    report.failed.append(result)
-                    settled += 1
-                elif doc is None:
-                    report.unchanged.append(source)
-                    settled += 1
-                else:
-                    pending.append((doc, result))
-                    if sum(len(c) for _, c in pending) >= self.settings.ingest_batch_chunks:
-                        flush()
-            flush()
-            notify("", len(files), len(files), report.chunks_embedded)
-            if prune:
-                for source in known:
-                    if not Path(source).exists() and store.remove(source):
-                        report.removed.append(source)
-            if report.added or report.updated or report.removed:
-                store.lexical(force_check=True)  # rebuild once now, not on the next question
-        return report
-
-    def _embed_and_store(self, items: list[tuple], known: dict[str, str]):
-        """Embed and write several (Document, chunks) at once. Yields (doc, chunks, error | None);
-        when the batch write fails, each document is retried alone so one bad file fails alone."""
-        if not items:
-            return
-        try:
-            vectors = self.embedder.encode([c.text for _, chunks in items for c in chunks])
-            reached("ingest.embedded")
-            self.store.put_many(items, vectors, replaced={d.source for d, _ in items if d.source in known})
-            for doc, chunks in items:
-                yield doc, chunks, None
-            return
-        except StoreError:
-            raise  # the index cannot be written: no point trying the other files
-        except Exception as e:
-            if len(items) == 1:
-                yield items[0][0], items[0][1], str(e) or e.__class__.__name__
-                return
-        for item in items:
-            yield from self._embed_and_store([item], known)
+        The work is done by `rag.ingest.Ingester`."""
+        return self.ingester.ingest(paths, prune=prune, progress=progress, follow_symlinks=follow_symlinks)
 
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""
         source = str(path) if self.store.has(str(path)) else str(Path(path).expanduser().absolute())
-        with self._ingest_lock(wait=True), self._dirty():  # a crash between record and chunks is repaired
-            removed = self.store.remove(source)
-            if removed:
-                self.store.lexical(force_check=True)
-        return removed
+        return self.ingester.remove(source)
+
+    def watch(self, paths: list[str | Path], stop_event, *, follow_symlinks: bool = False,
+              on_sync: Callable[[IngestReport], None] | None = None) -> None:
+        """Ingest `paths`, then keep the index in step with them until `stop_event` (a
+        threading.Event) is set: added, changed, deleted, renamed and moved files reach the index
+        within about 2 s of settling, renames without embedding anything, with a full rescan
+        every `watch_rescan_s`. `on_sync(report)` after each sync that changed something.
+        See `rag.watch`."""
+        from .watch import watch_paths
+
+        watch_paths(self.ingester, paths, stop_event, rescan_s=self.settings.watch_rescan_s,
+                    follow_symlinks=follow_symlinks, ignore=[] if self.settings.chroma_url else [self.settings.index_dir],
+                    on_sync=on_sync)
 
     def sources(self) -> list[SourceInfo]:
         return self.store.sources()
@@ -204,17 +131,27 @@ class Assistant:
             return True
         return (Path(self.settings.index_dir).expanduser() / "chroma").is_dir()
 
+    def uses_default_index(self) -> bool:
+        """Whether this is the default index (./index in a project, else the user data dir's)."""
+        return Path(self.settings.index_dir) == default_index_dir()
+
+    @property
+    def seed_folder(self) -> Path:
+        """The seed documents: `seed_dir` when set, else those shipped in the package."""
+        return Path(self.settings.seed_dir) if self.settings.seed_dir is not None else package_data("seeds")
+
     def seeds_on_first_use(self) -> bool:
         """Whether commands that read fill an empty index from the seed documents first: only the
-        project's default index folder, and only when the seed folder exists. Any other index is
-        the user's own, and an empty one is reported, not filled with the seed article."""
-        default = Settings.model_fields["index_dir"].default
-        return Path(self.settings.index_dir) == Path(default) and Path(self.settings.seed_dir).is_dir()
+        default index, and only when the seed folder exists. Any other index is the user's own,
+        and an empty one is reported, not filled with the seed article."""
+        return self.uses_default_index() and self.seed_folder.is_dir()
 
     def ensure_seeded(self, progress: Progress | None = None) -> IngestReport | None:
-        """On first use, index the bundled seed documents so a fresh clone answers at once."""
-        if self.store.is_empty() and Path(self.settings.seed_dir).is_dir():
-            return self.ingest([self.settings.seed_dir], progress=progress)
+        """On first use, index the seed documents so a fresh install answers at once: into the
+        default index, or into any index when `seed_dir` is set."""
+        if ((self.settings.seed_dir is not None or self.uses_default_index()) and self.seed_folder.is_dir()
+                and self.store.is_empty()):
+            return self.ingest([self.seed_folder], progress=progress)
         return None
 
     # ---- questions ---------------------------------------------------------------------------
@@ -292,55 +229,6 @@ class Assistant:
 
         return RagRetriever(assistant=self, k=k, source=source)
 
-    # ---- helpers -----------------------------------------------------------------------------
-    def _dirty_marker(self) -> Path:
-        return Path(self.settings.index_dir) / ".ingest-in-progress"
-
-    @contextlib.contextmanager
-    def _dirty(self):
-        """Mark the index as being written, so a crash is repaired on the next open."""
-        marker = self._dirty_marker()
-        if marker.exists():  # we hold the ingest lock, so a writer that crashed left it (maybe
-            self.store.repair()  # after this long-lived process opened the store): clean up first
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(os.getpid()))
-        except OSError as e:
-            raise StoreError(f"cannot write to the index folder {marker.parent}: {e.strerror}. "
-                             "Check that it is writable and the disk is not full.") from e
-        yield
-        marker.unlink(missing_ok=True)
-
-    @contextlib.contextmanager
-    def _ingest_lock(self, wait: bool):
-        """One writer per local index at a time; readers never wait."""
-        if self.settings.chroma_url:  # a Chroma server serialises writes itself
-            yield True
-            return
-        path = Path(self.settings.index_dir) / ".ingest.lock"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(path, "a+")
-        except OSError as e:
-            raise StoreError(f"cannot write to the index folder {path.parent}: {e.strerror}. "
-                             "Check that it is writable and the disk is not full.") from e
-        with fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not wait:
-                    yield False
-                    return
-                import sys
-
-                print(f"rag: another ingest is writing to {path.parent}; waiting for it to finish...",
-                      file=sys.stderr)
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield True
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
 
 def _with_overrides(settings: Settings, overrides: dict) -> Settings:
     """A copy of `settings` with the non-None overrides applied, each validated as the field it
@@ -357,41 +245,3 @@ def _with_overrides(settings: Settings, overrides: dict) -> Settings:
             problem = e.errors()[0]["msg"] if e.errors() else str(e)
             raise ConfigError(f"invalid value {value!r} for setting {name}: {problem}") from e
     return updated
-
-
-def _progress_notifier(progress: Progress | None) -> Callable[[str, int, int, int], None]:
-    """progress(file, done, total), plus chunks=... when the callback accepts it (older callbacks
-    take three arguments and keep working)."""
-    if progress is None:
-        return lambda file, done, total, chunks: None
-    import inspect
-
-    try:
-        params = inspect.signature(progress).parameters.values()
-        takes_chunks = any(p.name == "chunks" or p.kind is p.VAR_KEYWORD for p in params)
-    except (TypeError, ValueError):
-        takes_chunks = False
-    if takes_chunks:
-        return lambda file, done, total, chunks: progress(file, done, total, chunks=chunks)
-    return lambda file, done, total, chunks: progress(file, done, total)
-
-
-def _prefetch(fn, items: list, ahead: int = 32):
-    """fn(item) for each item, in order, computed by one worker thread up to `ahead` items early:
-    parsing the next files overlaps with embedding the current ones (the model releases the GIL)."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-ingest") as pool:
-        queue: deque = deque()
-        it = iter(items)
-        for item in it:
-            queue.append(pool.submit(fn, item))
-            if len(queue) >= ahead:
-                break
-        while queue:
-            result = queue.popleft().result()
-            for item in it:
-                queue.append(pool.submit(fn, item))
-                break
-            yield result

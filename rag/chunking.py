@@ -31,23 +31,28 @@ def chunk_document(doc: Document, size: int = 800, overlap: int = 150) -> list[C
     up to `overlap` characters of trailing sentences so an answer on a boundary is found whole.
 
     A chunk never crosses a page break, so its page is the page of every sentence it holds
-    (and of every citation taken from it)."""
+    (and of every citation taken from it). Nor does it hold the document's furniture (running
+    headers, footers, page numbers): chunks are cut from `doc.body()` only."""
     sentences: list[Span] = []
-    for s in split_sentences(doc.text):
-        sentences.extend(_split_long(doc.text, s, size) if s.end - s.start > size else [s])
-    pages = [doc.page_at(s.start) for s in sentences]
+    regions: list[int] = []  # which body range each sentence is in: a chunk never spans furniture
+    for region, (a, b) in enumerate(doc.body()):
+        for s in split_sentences(doc.text, a, b):
+            pieces = _split_long(doc.text, s, size) if s.end - s.start > size else [s]
+            sentences.extend(pieces)
+            regions.extend([region] * len(pieces))
+    blocks = [(doc.page_at(s.start), r) for s, r in zip(sentences, regions)]  # (page, body range)
     chunks: list[Chunk] = []
     i = 0
     while i < len(sentences):
         j = i
         while (j + 1 < len(sentences) and sentences[j + 1].end - sentences[i].start <= size
-               and pages[j + 1] == pages[i]):
+               and blocks[j + 1] == blocks[i]):
             j += 1
         start, end = sentences[i].start, sentences[j].end
         chunks.append(_make_chunk(doc, start, end, len(chunks)))
         if j + 1 >= len(sentences):
             break
-        if pages[j + 1] != pages[j]:  # a new page starts afresh: no overlap across the break
+        if blocks[j + 1] != blocks[j]:  # a new page (or body range) starts afresh: no overlap across
             i = j + 1
             continue
         # Step back over trailing sentences that fit in the overlap, but always move forward.

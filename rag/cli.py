@@ -27,7 +27,8 @@ import typer
 app = typer.Typer(help="Ask your documents. Every answer cites the passages it came from.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index folder (default: RAG_INDEX_DIR or ./index).")]
+IndexOpt = Annotated[Optional[Path], typer.Option(
+    "--index", help="Index folder (default: RAG_INDEX_DIR, else ./index if it exists, else the user data dir's).")]
 LlmOpt = Annotated[Optional[str], typer.Option("--llm", help="none | local | ollama:MODEL | openai:MODEL (RAG_LLM).")]
 
 DONE, USAGE_ERROR, PARTLY_DONE, NOTHING_DONE = 0, 2, 3, 4
@@ -153,14 +154,14 @@ def _stderr_console():
 
 
 def _ensure_seeded(assistant) -> None:
-    with _progress_bar("Building the index from seeds/") as progress:
+    with _progress_bar("Building the index from the seed documents") as progress:
         assistant.ensure_seeded(progress=progress)
 
 
 def _index_hint(assistant) -> str:
     """What to add to a suggested `rag ingest` so that it writes to this index."""
     index_dir = assistant.settings.index_dir
-    return "" if assistant.settings.chroma_url or Path(index_dir) == Path("index") else f" --index {index_dir}"
+    return "" if assistant.settings.chroma_url or assistant.uses_default_index() else f" --index {index_dir}"
 
 
 def _require_index(assistant) -> None:
@@ -207,9 +208,63 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
         for f in report.failed:
             typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
         typer.echo(f"chunks embedded: {report.chunks_embedded}")
+        if report.notices:
+            typer.echo(f"{'notices':>9}: {len(report.notices)} (the rest of each file is indexed)")
+        for f in report.notices:
+            typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
     if report.failed:
         done_something = report.added or report.updated or report.unchanged or report.removed
         raise typer.Exit(PARTLY_DONE if done_something else NOTHING_DONE)
+
+
+def _sync_line(report) -> str:
+    parts = [f"{len(getattr(report, name))} {name}" for name in ("added", "updated", "moved", "removed", "failed")]
+    return f"synced: {', '.join(parts)}; {report.chunks_embedded} chunks embedded"
+
+
+def _stop_on_signals():
+    """An Event set by SIGINT or SIGTERM, so a watcher finishes its sync and returns."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def watch(paths: Annotated[list[Path], typer.Argument(help="Folders or files to keep the index in step with.")],
+          index: IndexOpt = None,
+          follow_symlinks: Annotated[bool, typer.Option(
+              "--follow-symlinks", help="Also index what symlinks inside a folder lead to outside it.")] = False,
+          as_json: Annotated[bool, typer.Option("--json", help="Print each sync's report as a JSON line.")] = False,
+          ) -> None:
+    """Ingest PATHs, then keep the index in step with them until Ctrl-C: added, changed, deleted,
+    renamed and moved files reach the index within about 2 s of settling (renames embed nothing)."""
+    from .errors import RagError
+
+    assistant = _assistant(index)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}")
+    stop = _stop_on_signals()
+
+    def show(report) -> None:
+        if as_json:
+            typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        else:
+            typer.echo(_sync_line(report))
+            for f in report.failed + report.notices:
+                typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
+
+    if not as_json:
+        typer.echo(f"watching {', '.join(_safe(str(p), one_line=True) for p in paths)} "
+                   f"into {_safe(assistant.location, one_line=True)}; Ctrl-C stops", err=True)
+    try:
+        assistant.watch(paths, stop, follow_symlinks=follow_symlinks, on_sync=show)
+    except RagError as e:
+        _fail(str(e))
 
 
 @app.command()
@@ -330,23 +385,55 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
           host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port.")] = 8000,
           insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without RAG_API_KEY.")] = False,
+          watch: Annotated[Optional[list[Path]], typer.Option(
+              "--watch", help="Keep the index in step with this folder while serving (repeatable).")] = None,
           ) -> None:
     """Serve the chat page and the HTTP API."""
+    import threading
+
     from .errors import RagError
 
     try:
         from .server import run
     except ImportError as e:
         _fail(f"the web server is not available: {e}")
+    stop = threading.Event()
+    if watch:
+        watcher = _assistant(index)
+
+        def keep_in_step() -> None:
+            try:
+                watcher.watch(watch, stop, on_sync=lambda report: typer.echo(_sync_line(report), err=True))
+            except RagError as e:
+                typer.echo(f"rag: watching stopped: {_safe(str(e))}", err=True)
+
+        threading.Thread(target=keep_in_step, name="rag-watch", daemon=True).start()
     try:
         run(index=index, llm=llm, host=host, port=port, insecure=insecure)
     except RagError as e:
         _fail(str(e))
+    finally:
+        stop.set()
+
+
+def _show_library_logs() -> None:
+    """Library code logs (`logging`); the command shows rag's own warnings on stderr, as
+    "rag: another ingest is writing to index; waiting...", and nothing from other libraries."""
+    import logging
+
+    logger = logging.getLogger("rag")
+    if not any(getattr(h, "rag_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("rag: %(message)s"))
+        handler.rag_cli = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 def main() -> None:
     from .errors import RagError
 
+    _show_library_logs()
     try:
         app()
     except RagError as e:  # e.g. the index cannot be opened: the message says what to do

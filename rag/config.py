@@ -21,14 +21,36 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+def package_data(name: str) -> Path:
+    """A folder or file shipped inside the rag package (`prompts`, `seeds`), found with
+    importlib.resources, so an installed wheel finds its own copy wherever it runs. rag is never
+    imported from a zip, so the resource is a real path (Chroma and the loaders need one)."""
+    from importlib.resources import files
+
+    return Path(str(files("rag").joinpath(name)))
+
+
+def default_index_dir() -> Path:
+    """`./index` when the current folder has one (the project's own, as in a clone of rag), else
+    `index` in the user data dir (platformdirs: ~/.local/share/rag/index on Linux), so `rag ask`
+    works the same from any folder."""
+    if Path("index").is_dir():
+        return Path("index")
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("rag", appauthor=False)) / "index"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     # Where the index lives: a folder for the local Chroma store, or a Chroma server.
-    index_dir: Path = Path("index")
+    index_dir: Path = Field(default_factory=default_index_dir)  # ./index if present, else the user data dir
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8001 switches to chromadb.HttpClient
     collection: str = "rag"
-    seed_dir: Path = Path("seeds")  # ingested on first use when the index is empty
+    # Ingested on first use when the index is empty: the seed documents shipped in the package
+    # (None), into the default index only; a folder set here fills any empty index.
+    seed_dir: Path | None = None
 
     # Chunking (characters). Sentences are kept whole unless one is longer than chunk_size.
     chunk_size: int = Field(800, ge=50)
@@ -48,6 +70,10 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "rag"
     # Ingestion writes to the store every this many chunks (several files per embed/upsert call).
     ingest_batch_chunks: int = Field(512, ge=1)
+
+    # `rag watch`: the watched folders are rescanned in full this often, as a safety net for
+    # events a file system drops (only files whose size or mtime changed are read again).
+    watch_rescan_s: float = Field(60.0, gt=0)
 
     # Retrieval
     top_k: int = 5

@@ -49,7 +49,9 @@ class QASet:
     def corpus_paths(self, index_dir: Path) -> list[Path]:
         """Files to ingest for this set: the seed folder, or the paragraphs written out once."""
         if not self.corpus:
-            return [self.seed_dir or Path("seeds")]
+            from .config import package_data
+
+            return [self.seed_dir or package_data("seeds")]
         folder = index_dir / f"eval-corpus-{self.name}"
         folder.mkdir(parents=True, exist_ok=True)
         for text in self.corpus:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import IngestError
 from .faults import reached
-from .types import Document, FileError, Page
+from .types import Document, FileError, Furniture, Page
 
 # The names with a reader of their own, or long known to be text. Any other file is read as text
 # when its content is text; this list is what `rag serve` accepts as uploads.
@@ -141,7 +141,7 @@ def load(path: Path, max_bytes: int | None = None) -> Document:
     if not data.strip():
         raise IngestError("empty file: nothing to index")
     try:
-        text, title, pages, encoding = reader(path, data, max_bytes)
+        text, title, pages, encoding, *more = reader(path, data, max_bytes)
     except IngestError:
         raise
     except RecursionError as e:
@@ -151,8 +151,9 @@ def load(path: Path, max_bytes: int | None = None) -> Document:
         raise IngestError(f"cannot parse {kind}: {e.__class__.__name__}: {e}"[:300]) from e
     if not text.strip():
         raise IngestError("no text found in the file (a scanned PDF or an empty document?)")
+    furniture, notices = more if more else ((), ())  # only paginated formats (PDF) have these
     return Document(source=str(path), text=text, title=title or path.stem, content_hash=content_hash(data),
-                    pages=tuple(pages), encoding=encoding)
+                    pages=tuple(pages), encoding=encoding, furniture=tuple(furniture), notices=tuple(notices))
 
 
 def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False) -> bytes:
@@ -334,13 +335,20 @@ def _read_pdf(path: Path, data: bytes, max_bytes):
             ok = 0
         if not ok:
             raise IngestError("encrypted PDF: remove the password and ingest it again")
-    text, pages = join_pages([(page.extract_text() or "").strip() for page in reader.pages])
+    page_texts = [(page.extract_text() or "").strip() for page in reader.pages]
+    if page_texts and not any(page_texts):
+        raise IngestError(f"no text layer on any of its {len(page_texts)} pages (a scanned PDF?): "
+                          "run OCR on it (e.g. ocrmypdf) and ingest the result")
+    text, pages = join_pages(page_texts)
     meta_title = ""
     try:
         meta_title = (reader.metadata.title or "") if reader.metadata else ""
     except Exception:
         pass
-    return text, meta_title or _first_line_title(text), pages, ""
+    furniture = find_furniture(text, pages)
+    notices = [f"page {p.number} has no text layer (scanned?)" for p in pages if p.start == p.end]
+    body_title = _first_line_title("\n".join(text[a:b] for a, b in _complement(furniture, len(text))))
+    return text, meta_title or body_title or _first_line_title(text), pages, "", furniture, notices
 
 
 def join_pages(page_texts: list[str]) -> tuple[str, list[Page]]:
@@ -356,6 +364,82 @@ def join_pages(page_texts: list[str]) -> tuple[str, list[Page]]:
         pages.append(Page(number, offset, offset + len(page_text)))
         offset += len(page_text)
     return "".join(parts), pages
+
+
+# Running headers, footers and page numbers. A line is furniture when it sits among the first or last
+# _EDGE_LINES lines of its page and the same line, digits aside ("Page 3 of 9", "Report 2024 - 7"),
+# sits there on at least _MIN_REPEATS pages and on _MIN_SHARE of the pages with text (a share, not
+# all: odd and even pages often carry different headers), each of its numbers either the same on
+# every page (a year, the page count) or the page number plus a constant (the page number). Lines
+# of a table or list repeat their shape too, but their numbers do neither. A bare page number
+# ("7", "- 7 -", "Page 7", "7/9") at a page's edge is furniture on any document of two pages or more.
+_EDGE_LINES = 3
+_MIN_REPEATS = 3
+_MIN_SHARE = 0.4
+_PAGE_NUMBER = re.compile(r"[\W_]*(?:page|p\.|seite|página|pagina)?\s*\d{1,4}(?:\s*(?:of|/|de|von)\s*\d{1,4})?[\W_]*",
+                          re.IGNORECASE)
+
+
+def find_furniture(text: str, pages: list[Page]) -> list[Furniture]:
+    """The running headers, footers and page numbers of a paginated text (see `_EDGE_LINES`),
+    taken from each page's edges inwards, stopping at the first line that is not one. Returns
+    their spans in `text`, whole lines without surrounding spaces."""
+    lines_of = {p.number: _lines(text, p.start, p.end) for p in pages}
+    with_text = [p for p in pages if p.end > p.start]
+    seen: dict[str, list[tuple[int, list[int]]]] = {}  # shape -> (page, the line's numbers) per occurrence
+    for p in with_text:
+        lines = lines_of[p.number]
+        edges = dict.fromkeys(lines[:_EDGE_LINES] + lines[-_EDGE_LINES:])
+        for a, b in edges:
+            seen.setdefault(_shape(text[a:b]), []).append((p.number, [int(d) for d in re.findall(r"\d+", text[a:b])]))
+    needed = max(_MIN_REPEATS, _MIN_SHARE * len(with_text))
+    running = {shape for shape, occurrences in seen.items()
+               if len({page for page, _ in occurrences}) >= needed and _numbers_run_with_pages(occurrences)}
+
+    def is_furniture(a: int, b: int) -> bool:
+        line = text[a:b]
+        return _shape(line) in running or (len(with_text) >= 2 and bool(_PAGE_NUMBER.fullmatch(line)))
+
+    found: list[Furniture] = []
+    for p in with_text:
+        lines = lines_of[p.number]
+        top = 0
+        while top < min(_EDGE_LINES, len(lines)) and is_furniture(*lines[top]):
+            top += 1
+        bottom = len(lines)
+        while bottom > max(top, len(lines) - _EDGE_LINES) and is_furniture(*lines[bottom - 1]):
+            bottom -= 1
+        found += [Furniture(p.number, a, b) for a, b in lines[:top] + lines[bottom:]]
+    return found
+
+
+def _numbers_run_with_pages(occurrences: list[tuple[int, list[int]]]) -> bool:
+    """Whether each number of the line is the same everywhere, or the page number plus a constant."""
+    for k in range(len(occurrences[0][1])):
+        values = [(page, numbers[k]) for page, numbers in occurrences]
+        if len({v for _, v in values}) > 1 and len({v - page for page, v in values}) > 1:
+            return False
+    return True
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of each non-blank line of text[start:end], surrounding spaces excluded."""
+    out = []
+    for m in re.finditer(r"[^\n]+", text[start:end]):
+        line = m.group()
+        if line.strip():
+            a = start + m.start() + (len(line) - len(line.lstrip()))
+            out.append((a, a + len(line.strip())))
+    return out
+
+
+def _shape(line: str) -> str:
+    """A line with its digits and spacing normalised: "Page 3 of 9" and "Page 4 of 9" are alike."""
+    return re.sub(r"\s+", " ", re.sub(r"\d+", "#", line.strip().lower()))
+
+
+def _complement(furniture: list[Furniture], length: int) -> list[tuple[int, int]]:
+    return Document("", " " * length, "", "", furniture=tuple(furniture)).body()
 
 
 def _read_docx(path: Path, data: bytes, max_bytes):

@@ -1,4 +1,4 @@
-"""Loads the prompt templates in prompts/*.md by name. A template has a `# system` and a `# user`
+"""Loads the prompt templates in prompts/*.md (package data) by name. A template has a `# system` and a `# user`
 section; `{name}` placeholders are filled by `Prompt.render`. Nothing here talks to a model."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .config import package_data
 from .errors import ConfigError
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = package_data("prompts")  # rag/prompts, a link to the repository's prompts/; a wheel holds the files
 _SECTION = re.compile(r"^# (system|user)\s*$", re.MULTILINE)
 
 

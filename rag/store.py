@@ -6,8 +6,8 @@ else: the `<name>_chunks` collection holds chunk text, vectors and offsets; `<na
 record per document (its text, hash, title, chunk count, time indexed). A document record is
 written only after its chunks, and old chunks are deleted only after it, so the record acts as the
 commit marker: chunks whose hash does not match their document's record are leftovers of an
-interrupted write and `repair()` removes them. The lexical index is a cache rebuilt from Chroma
-whenever the manifest's fingerprint changes; it lives on local disk beside the index.
+interrupted write and `repair()` removes them. The lexical index (`rag.lexical`) is a cache
+rebuilt from Chroma whenever the manifest's fingerprint changes; it lives on local disk beside the index.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import re
-import shutil
 import threading
 import time
 import uuid
@@ -28,11 +25,16 @@ from pathlib import Path
 from .config import Settings
 from .errors import StoreError
 from .faults import reached
-from .text import STOPWORDS, tokenize  # noqa: F401  (re-exported for the BM25 index)
+from .lexical import LexicalIndex
+from .text import STOPWORDS, tokenize  # noqa: F401  (tokenize: the BM25 index's words; kept importable from here)
 from .types import Chunk, Document, Page, Passage, SourceInfo
 
 _MAX_WRITE_CHARS = 16_000_000  # document texts per write: keeps one request to a Chroma server bounded
 _STAMP_CHECK_S = 2.0  # how often a long-lived process looks for ingests made by other processes
+# Opening a local Chroma folder swaps chromadb's per-process cache entry for it (see `_connect`):
+# two threads doing so at once (`rag serve --watch`: the server's and the watcher's stores) broke
+# one client ("'RustBindingsAPI' object has no attribute 'bindings'"). One opening at a time.
+_CONNECT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -45,83 +47,6 @@ class StoredDocument:
     indexed_at: str
     pages: tuple[Page, ...] = ()
     encoding: str = ""  # what the file's bytes were decoded from; "" for PDF, DOCX and older indexes
-
-
-class LexicalIndex:
-    """BM25 (bm25s) over every chunk, with the chunk ids and sources in corpus order."""
-
-    def __init__(self, ids: list[str], sources: list[str], tokens: list[list[str]], stamp: str):
-        import bm25s
-        import numpy as np
-
-        self.ids = ids
-        self.sources = np.array(sources, dtype=object)
-        self.stamp = stamp
-        self.retriever = bm25s.BM25()
-        self.doc_freq: dict[str, int] = {}
-        for toks in tokens:
-            for t in set(toks):
-                self.doc_freq[t] = self.doc_freq.get(t, 0) + 1
-        # bm25s cannot index a corpus without a single token (say, chunks of only punctuation)
-        self.indexed = any(tokens)
-        if self.indexed:
-            self.retriever.index(tokens, show_progress=False)
-
-    def idf(self, term: str) -> float:
-        import math
-
-        n = max(len(self.ids), 1)
-        df = self.doc_freq.get(term, 0)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
-
-    def search(self, query: str, n: int, source: str | None = None) -> list[tuple[str, float]]:
-        import numpy as np
-
-        vocab = getattr(self.retriever, "vocab_dict", None) or {}
-        q = [t for t in tokenize(query) if t in vocab]
-        if not q or not self.indexed:
-            return []
-        mask = None
-        if source is not None:
-            mask = (self.sources == source).astype(np.float32)
-            if not mask.any():
-                return []
-        n = min(n, len(self.ids))
-        docs, scores = self.retriever.retrieve([q], k=n, show_progress=False, weight_mask=mask)
-        return [(self.ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0]) if s > 0]
-
-    def save(self, folder: Path) -> None:
-        _remove_dead_leftovers(folder)
-        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self.indexed:
-            self.retriever.save(str(tmp / "bm25"))
-        (tmp / "meta.json").write_text(json.dumps({"stamp": self.stamp, "ids": self.ids, "indexed": self.indexed,
-                                                   "sources": list(self.sources), "doc_freq": self.doc_freq}))
-        reached("lexical.save.written")
-        old = folder.with_name(folder.name + f".old{os.getpid()}")
-        if folder.exists():
-            folder.rename(old)
-        reached("lexical.save.swapping")
-        tmp.rename(folder)  # readers see the old index, the new one or none (and rebuild), never half of one
-        shutil.rmtree(old, ignore_errors=True)
-
-    @classmethod
-    def load(cls, folder: Path) -> LexicalIndex | None:
-        import bm25s
-        import numpy as np
-
-        try:
-            meta = json.loads((folder / "meta.json").read_text())
-            self = cls.__new__(cls)
-            self.ids, self.stamp, self.doc_freq = meta["ids"], meta["stamp"], meta["doc_freq"]
-            self.sources = np.array(meta["sources"], dtype=object)
-            self.indexed = meta.get("indexed", bool(self.ids))
-            self.retriever = bm25s.BM25.load(str(folder / "bm25")) if self.indexed else bm25s.BM25()
-            return self
-        except (OSError, ValueError, KeyError):
-            return None
 
 
 def _index_errors():
@@ -141,24 +66,6 @@ def _reads_index(fn):
             raise StoreError(f"cannot read the index at {self.where}: {e.__class__.__name__}: {e}. Check that "
                              "the disk is not full and the folder is readable and writable.") from e
     return wrapper
-
-
-def _remove_dead_leftovers(folder: Path) -> None:
-    """Delete `<folder>.tmpPID` / `.oldPID` left by a process killed while saving (PID gone)."""
-    for path in folder.parent.glob(folder.name + ".*"):
-        m = re.fullmatch(re.escape(folder.name) + r"\.(?:tmp|old)(\d+)", path.name)
-        if m and not _alive(int(m.group(1))):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Store:
@@ -198,8 +105,9 @@ class Store:
                 self.lexical_dir = self.index_dir / f"lexical-{key}"
             else:
                 self.index_dir.mkdir(parents=True, exist_ok=True)
-                SharedSystemClient._identifier_to_system.pop(str(self.index_dir / "chroma"), None)
-                self.client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"))
+                with _CONNECT_LOCK:
+                    SharedSystemClient._identifier_to_system.pop(str(self.index_dir / "chroma"), None)
+                    self.client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"))
                 where = str(self.index_dir)
                 self.lexical_dir = self.index_dir / "lexical"
             self.chunks = self.client.get_or_create_collection(
@@ -322,6 +230,30 @@ class Store:
         self.chunks.delete(where={"source": source})
         self._bump_generation()
         return known
+
+    @_reads_index
+    def vectors_by_span(self, source: str) -> dict[tuple[int, int], list[float]]:
+        """The stored vector of each chunk of a document, by its (start, end) in the text."""
+        got = self.chunks.get(where={"source": source}, include=["metadatas", "embeddings"])
+        return {(int(m["start"]), int(m["end"])): v for m, v in zip(got["metadatas"], got["embeddings"])}
+
+    def move(self, old_source: str, doc: Document, chunks: list[Chunk]) -> bool:
+        """Re-key a document to a new source (a renamed or moved file, same content) without
+        embedding anything: its chunks are written under the new source with the vectors stored
+        for the same spans, then the old document is removed. Crash-safe like `put_many` then
+        `remove`: a crash in between leaves both, and the next sync removes the old one.
+
+        Returns False (and writes nothing) when a span has no stored vector, e.g. the chunk size
+        changed since the old one was indexed: the caller embeds it instead."""
+        import numpy as np
+
+        stored = self.vectors_by_span(old_source)
+        if not chunks or any((c.start, c.end) not in stored for c in chunks):
+            return False
+        self.put_many([(doc, chunks)], np.asarray([stored[(c.start, c.end)] for c in chunks], dtype=np.float32),
+                      replaced={doc.source} if self.has(doc.source) else set())
+        self.remove(old_source)
+        return True
 
     def repair(self) -> int:
         """Delete chunks left by an interrupted write (no document record, or another hash).

@@ -19,6 +19,17 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Furniture:
+    """A running header or footer, or a page number, on one page of a paginated source: a line
+    repeated across pages. It stays in `Document.text` (offsets stay exact, the viewer shows the
+    page as printed) but is never part of a chunk, so it is never retrieved or cited."""
+
+    page: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Document:
     source: str  # absolute path (or the name given at upload)
     text: str  # the decoded text: what every offset points into
@@ -26,6 +37,19 @@ class Document:
     content_hash: str  # of the file's bytes
     pages: tuple[Page, ...] = ()
     encoding: str = ""  # the text encoding the bytes were decoded from ("utf-8", "cp1252"...); "" for PDF, DOCX
+    furniture: tuple[Furniture, ...] = ()  # headers, footers, page numbers: in the text, never chunked
+    notices: tuple[str, ...] = ()  # what could not be read inside the file ("page 3 has no text layer (scanned?)")
+
+    def body(self) -> list[tuple[int, int]]:
+        """The (start, end) ranges of the text chunks are cut from: all of it but the furniture."""
+        ranges, at = [], 0
+        for f in sorted(self.furniture, key=lambda f: f.start):
+            if f.start > at:
+                ranges.append((at, f.start))
+            at = max(at, f.end)
+        if at < len(self.text):
+            ranges.append((at, len(self.text)))
+        return ranges
 
     def page_at(self, offset: int) -> int | None:
         for page in self.pages:
@@ -205,6 +229,12 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     failed: list[FileError] = field(default_factory=list)
     chunks_embedded: int = 0
+    # Files whose content was indexed under another name that is gone (renamed or moved): re-keyed
+    # with the stored vectors, nothing embedded. The old names are in `removed`.
+    moved: list[str] = field(default_factory=list)
+    # Parts of indexed files that could not be read, one per problem ("page 3 has no text layer
+    # (scanned?)"); the rest of each file is indexed.
+    notices: list[FileError] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -214,6 +244,8 @@ class IngestReport:
             "removed": self.removed,
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "chunks_embedded": self.chunks_embedded,
+            "moved": self.moved,
+            "notices": [{"path": f.path, "reason": f.reason} for f in self.notices],
         }
 
 

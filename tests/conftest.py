@@ -4,6 +4,7 @@ the consistency check every mutation test ends with. Real model, real Chroma, no
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ for _name in [n for n in os.environ if n.startswith("RAG_")]:
 # The extractive answerer unless a test asks for a model (tests/test_llm.py, the openai: backend tests):
 # answers then do not depend on what a language model writes.
 os.environ["RAG_LLM"] = "none"
+# Outside a folder with ./index, the default index is in the user data dir: never the developer's.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="rag-tests-data-")
 
 from rag import Assistant  # noqa: E402
 

@@ -64,6 +64,25 @@ def make_pdf(path: Path, pages: list[str], title: str = "") -> Path:
     return path
 
 
+def make_report_pdf(path: Path, bodies: list[list[str]], header: str, footer: str = "Page {n} of {total}") -> Path:
+    """A PDF whose every page has a running header, the lines of its body, and a footer with its
+    page number, as a printed report has. An empty body makes a page with no text at all (as a
+    scanned page without a text layer)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path), pagesize=A4)
+    for n, lines in enumerate(bodies, start=1):
+        if lines:
+            pdf.drawString(72, 800, header)
+            for i, line in enumerate(lines):
+                pdf.drawString(72, 740 - 16 * i, line)
+            pdf.drawString(72, 40, footer.format(n=n, total=len(bodies)))
+        pdf.showPage()
+    pdf.save()
+    return path
+
+
 def make_docx(path: Path, paragraphs: list[str], title: str = "") -> Path:
     import docx
 

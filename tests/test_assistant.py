@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from support import SEED_FILE, SEEDS, assert_index_consistent, chunk_records, make_docx, make_pdf
+from support import (SEED_FILE, SEEDS, assert_index_consistent, chunk_records, make_docx, make_pdf,
+                     make_report_pdf)
 
 import pytest
 
@@ -257,6 +258,43 @@ def test_pdf_citations_carry_page_numbers(fresh_assistant, docs_dir):
     for c in answer.citations:
         assert document.text[c.start:c.end] == c.quote
         assert c.page == (2 if "crimson" in c.quote else 1)
+
+
+REPORT_FACTS = [
+    ["The heron colony at Black Loch grew to 41 nests.", "Volunteers ringed twelve heron chicks there."],
+    ["Otters were seen at the Mill Weir on nine evenings.", "Their holt lies under the alder roots."],
+    ["The lighthouse at Kestrel Point is painted crimson.", "Its lamp was converted to solar power."],
+    [],  # a scanned page: no text layer
+    ["Water voles returned to the Fenwick ditches in spring.", "Mink rafts found no mink this year."],
+    ["The survey budget for 2025 is 18,000 pounds.", "Most of it pays for the boat and the fuel."],
+    ["Bitterns boomed at dawn in the southern reed bed.", "Three males were heard calling at once."],
+]
+REPORT_HEADER = "Northern Wetlands Survey 2024 - Internal Draft"
+
+
+def test_pdf_report_chunks_leave_out_headers_and_footers_and_cite_their_page(fresh_assistant, docs_dir):
+    path = make_report_pdf(docs_dir / "survey.pdf", REPORT_FACTS, REPORT_HEADER)
+    report = fresh_assistant.ingest([docs_dir])
+    assert report.added == [str(path)]
+    assert [(f.path, f.reason) for f in report.notices] == [(str(path), "page 4 has no text layer (scanned?)")]
+    document = fresh_assistant.document(str(path))
+    chunks = chunk_records(fresh_assistant).values()
+    assert chunks
+    for c in chunks:
+        start, end, page = c["meta"]["start"], c["meta"]["end"], c["meta"]["page"]
+        assert document.text[start:end] == c["text"]
+        assert "Wetlands Survey" not in c["text"] and " of 7" not in c["text"]
+        assert any(line in c["text"] for line in REPORT_FACTS[page - 1])  # the page it says
+    for question, page in [("What colour is the lighthouse at Kestrel Point?", 3),
+                           ("How many nests does the heron colony at Black Loch have?", 1),
+                           ("What is the survey budget for 2025?", 6)]:
+        answer = fresh_assistant.ask(question)
+        assert not answer.abstained and answer.citations
+        for c in answer.citations:
+            assert document.text[c.start:c.end] == c.quote
+            assert c.page == next(p.number for p in document.pages if p.start <= c.start and c.end <= p.end)
+            assert "Wetlands Survey" not in c.quote
+        assert answer.citations[0].page == page
 
 
 # ---- settings --------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def test_export_fuses_attention_into_single_operators():
     import onnx
 
     from rag.config import Settings
-    from rag.embeddings import onnx_model_path
+    from rag.onnx_export import onnx_model_path
 
     path = onnx_model_path("bundled", False, Settings().model_cache_dir)
     ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
@@ -81,7 +81,7 @@ def test_export_fuses_attention_into_single_operators():
 
 
 def test_a_graph_the_optimizer_cannot_fuse_is_kept_unfused(tmp_path):
-    from rag.embeddings import _fuse
+    from rag.onnx_export import _fuse
 
     (tmp_path / "config.json").write_text("{}")  # no attention heads: the optimizer cannot run
     plain = tmp_path / "plain.onnx"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support import make_docx, make_pdf
+from support import make_docx, make_pdf, make_report_pdf
 
 from rag.errors import IngestError
 from rag.loaders import discover, load
@@ -60,6 +60,33 @@ def test_pdf_text_and_page_offsets(tmp_path):
     second = doc.text.index("otters")
     assert doc.page_at(doc.text.index("herons")) == 1 and doc.page_at(second) == 2
     assert all("herons" in doc.text[p.start:p.end] for p in doc.pages[:1])
+
+
+HEADER = "Northern Wetlands Survey 2024 - Internal Draft"
+
+
+def test_pdf_running_header_footer_and_page_numbers_are_furniture_kept_in_the_text(tmp_path):
+    bodies = [[f"Station {n} counted {n * 7 + i} herons in plot {i}." for i in range(3)] for n in range(1, 7)]
+    doc = load(make_report_pdf(tmp_path / "survey.pdf", bodies, HEADER))
+    spans = {(f.page, doc.text[f.start:f.end]) for f in doc.furniture}
+    assert spans == {(n, HEADER) for n in range(1, 7)} | {(n, f"Page {n} of 6") for n in range(1, 7)}
+    assert all(doc.page_at(f.start) == f.page for f in doc.furniture)
+    body = "\n".join(doc.text[a:b] for a, b in doc.body())
+    assert HEADER not in body and "Page 3 of 6" not in body
+    assert all(line in body for lines in bodies for line in lines)  # body lines alike in shape stay
+
+
+def test_pdf_page_without_text_layer_is_named_in_the_notices(tmp_path):
+    bodies = [["The first page talks about herons."], [], ["The third page is on otters."]]
+    doc = load(make_report_pdf(tmp_path / "scan.pdf", bodies, HEADER))
+    assert doc.notices == ("page 2 has no text layer (scanned?)",)
+    assert [p.number for p in doc.pages] == [1, 2, 3] and doc.page_at(doc.text.index("otters")) == 3
+
+
+def test_two_page_pdf_keeps_its_lines_but_drops_bare_page_numbers(tmp_path):
+    doc = load(make_report_pdf(tmp_path / "short.pdf", [["Herons nest here."], ["Otters swim there."]], HEADER,
+                               footer="- {n} -"))
+    assert sorted(doc.text[f.start:f.end] for f in doc.furniture) == ["- 1 -", "- 2 -"]
 
 
 def test_docx_paragraphs_and_title(tmp_path):

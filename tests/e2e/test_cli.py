@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED_FILE = next((ROOT / "seeds").glob("*.txt"))
 
 
-def rag(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def rag(*args: str, cwd: Path, check: bool = True, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **(env_extra or {})}
     done = subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
     if check:
@@ -103,12 +103,28 @@ def test_remove_of_an_unindexed_file_fails_with_a_message(workspace, ingested):
     assert done.returncode == 4 and "not in the index" in done.stderr
 
 
-def test_ask_on_a_fresh_folder_builds_the_index_from_seeds_and_prints_citations(tmp_path):
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / SEED_FILE.name).write_bytes(SEED_FILE.read_bytes())
+def test_ask_in_a_project_folder_builds_its_index_from_the_seeds_and_prints_citations(tmp_path):
+    (tmp_path / "index").mkdir()  # a folder with ./index is a project: its index is that one
     out = rag("ask", "who is Ismail Shukri?", cwd=tmp_path).stdout
     assert "Misrata" in out and f"[1] {SEED_FILE.name} (" in out
     assert (tmp_path / "index" / "chroma").is_dir()
+
+
+def test_ask_elsewhere_uses_the_user_data_dir_and_sources_names_it(tmp_path):
+    data = tmp_path / "data"
+    out = rag("ask", "who is Ismail Shukri?", cwd=tmp_path, env_extra={"XDG_DATA_HOME": str(data)}).stdout
+    assert "Misrata" in out and (data / "rag" / "index" / "chroma").is_dir() and not (tmp_path / "index").exists()
+    listed = rag("sources", cwd=tmp_path, env_extra={"XDG_DATA_HOME": str(data)}).stdout
+    assert listed.startswith(f"index: {data / 'rag' / 'index'} (1 documents)")
+
+
+def test_ingest_lists_a_pdf_page_without_text_layer_and_still_exits_0(tmp_path):
+    from support import make_report_pdf
+
+    make_report_pdf(tmp_path / "scan.pdf", [["Herons nest in the reeds."], [], ["Otters swim in the weir."]],
+                    "Wetlands Survey")
+    done = rag("ingest", "scan.pdf", "--index", "index", cwd=tmp_path)
+    assert "page 2 has no text layer (scanned?)" in done.stdout and "added: 1" in done.stdout
 
 
 # ---- a missing or empty index: said so, never created ----------------------------------------

@@ -1,0 +1,64 @@
+"""What `rag watch` relies on, in-process: a sync with gone documents re-keys renamed files
+without embedding, removes what is gone or unreadable, and leaves the index as a fresh ingest
+would; `Assistant.watch` follows a folder from a thread and stops when asked. The subprocess,
+timing and kill tests are in tests/e2e/test_watch_command.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from support import assert_index_consistent, chunk_records
+from rag import Assistant
+
+
+def _ids_by_source(assistant: Assistant) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for cid, record in chunk_records(assistant).items():
+        out.setdefault(record["meta"]["source"], set()).add(cid)
+    return out
+
+
+def test_a_renamed_file_is_rekeyed_with_its_vectors_and_nothing_embedded(fresh_assistant, docs_dir, tmp_path):
+    (docs_dir / "old.txt").write_text("The ferry to Inchkeith leaves at nine. It returns at four.")
+    fresh_assistant.ingest([docs_dir])
+    embedded = fresh_assistant.embedder.texts_embedded
+    (docs_dir / "old.txt").rename(docs_dir / "new.txt")
+    report = fresh_assistant.ingester.ingest_files([(docs_dir / "new.txt").resolve()],
+                                                   gone=[str((docs_dir / "old.txt").resolve())])
+    assert report.moved == [str((docs_dir / "new.txt").resolve())] and report.chunks_embedded == 0
+    assert fresh_assistant.embedder.texts_embedded == embedded
+    assert_index_consistent(fresh_assistant)
+    fresh = Assistant(index_dir=tmp_path / "fresh")
+    fresh.ingest([docs_dir])
+    assert _ids_by_source(fresh_assistant) == _ids_by_source(fresh)
+    answer = fresh_assistant.ask("When does the ferry to Inchkeith leave?")
+    assert answer.citations and answer.citations[0].source.endswith("new.txt")
+
+
+def test_a_file_that_can_no_longer_be_read_leaves_the_index_when_syncing(fresh_assistant, docs_dir):
+    note = docs_dir / "note.txt"
+    note.write_text("The kiln was fired on Tuesday.")
+    fresh_assistant.ingest([docs_dir])
+    note.write_bytes(b"\x00\x01binary now")
+    report = fresh_assistant.ingester.ingest_files([note.resolve()], drop_failed=True)
+    assert report.removed == [str(note.resolve())] and fresh_assistant.sources() == []
+
+
+def test_assistant_watch_follows_a_folder_from_a_thread_and_stops(fresh_assistant, docs_dir):
+    (docs_dir / "a.txt").write_text("Swifts arrive in May.")
+    stop, reports = threading.Event(), []
+    thread = threading.Thread(target=fresh_assistant.watch, args=([docs_dir], stop), kwargs={"on_sync": reports.append})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not reports and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (docs_dir / "b.txt").write_text("Swallows arrive in April.")
+        while len(fresh_assistant.sources()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [s.source for s in fresh_assistant.sources()] == [str((docs_dir / n).resolve()) for n in ("a.txt", "b.txt")]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
