@@ -240,6 +240,8 @@ def find_answer(question: Question, sentence: str, asked: set[str]) -> tuple[int
         span = _definition(sentence, question.subject)
         if span:
             return span
+    if question.asks_code and _CODEY.search(sentence):
+        return None  # a command or a call is quoted whole
     if question.kind == "reason":
         return _reason(sentence, asked)
     if question.kind == "statement":
@@ -348,7 +350,7 @@ class ExtractiveAnswerer:
             cov = sum(w if t in own else (0.5 * w if t in near else 0.0) for t, w in weights.items()) / total
             score = self.similarity_weight * float(sim) + (1 - self.similarity_weight) * cov
             span = find_answer(q, text, asked)
-            if span:
+            if span or (q.asks_code and _CODEY.search(text)):  # a command answers "what is the command"
                 score += self.span_weight
             if len(own - asked) < 2 and q.kind != "other":
                 score -= self.span_weight  # restates the question: "Tesla Q2 2020 revenue."

@@ -187,3 +187,24 @@ def test_seed_answer_leads_with_its_answer_span_then_the_cited_sentence(seed_ass
     answer = seed_assistant.ask("who is Ismail Shukri?")
     assert answer.text.startswith("The head of intelligence in the northern city of Misrata. [1] Ismail Shukri")
     assert answer.sentences[0].citations == answer.sentences[1].citations == (1,)
+
+
+def test_code_lines_are_not_quoted_as_prose_answers_unless_code_is_asked(tmp_path):
+    from rag import Assistant
+
+    readme = tmp_path / "docs" / "README"
+    readme.parent.mkdir()
+    readme.write_text("Frobnicate\n\nFrobnicate converts scanned invoices into spreadsheet rows so that\n"
+                      "accountants can search them by supplier and date.\n\n"
+                      "    $ frobnicate --invoices scans/ --output rows.csv\n\n"
+                      "    frobnicate.convert(invoices, output='rows.csv')\n", encoding="utf-8")
+    a = Assistant(index_dir=tmp_path / "index")
+    a.ingest([readme.parent])
+    prose = a.ask("What does frobnicate convert invoices into?")
+    assert "spreadsheet rows" in prose.text and "--output" not in prose.text
+    # the hard-wrapped sentence is quoted whole, its offsets exact
+    quote = next(c.quote for c in prose.citations if "spreadsheet" in c.quote)
+    assert quote.endswith("supplier and date.")
+    assert all(readme.read_text()[c.start:c.end] == c.quote for c in prose.citations)
+    code = a.ask("What is the command to convert invoices with frobnicate?")
+    assert code.text.startswith(("$ frobnicate", "frobnicate.convert"))
