@@ -330,6 +330,8 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
           host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port.")] = 8000,
           insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without RAG_API_KEY.")] = False,
+          log_questions: Annotated[bool, typer.Option(
+              help="Also log each question's text (the access log never holds it otherwise).")] = False,
           ) -> None:
     """Serve the chat page and the HTTP API."""
     from .errors import RagError
@@ -339,7 +341,7 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
     except ImportError as e:
         _fail(f"the web server is not available: {e}")
     try:
-        run(index=index, llm=llm, host=host, port=port, insecure=insecure)
+        run(index=index, llm=llm, host=host, port=port, insecure=insecure, log_questions=log_questions)
     except RagError as e:
         _fail(str(e))
 
