@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from rag import Assistant
 from rag.server import create_app
 from rag.server.schemas import AnswerOut, CitationOut, PassageOut
-from rag.types import Answer, Citation, Passage, Reply
-from server_support import live_server
+from rag.types import Answer, Citation, Passage
+from server_support import live_server, slow_stream
 from support import SEEDS
 
 QUESTION = "who is Ismail Shukri?"
@@ -183,26 +183,6 @@ def test_log_questions_adds_the_question_text(assistant, caplog):
 
 
 # ---- stopping an answer -------------------------------------------------------------------------------
-def slow_stream(assistant: Assistant, produced: list[str], pause_s: float = 0.3):
-    """`assistant.stream` handing out its pieces `pause_s` apart, recording each one produced."""
-    real = assistant.stream
-
-    def stream(question, history):
-        reply = real(question, history)
-
-        def items():
-            for piece in reply:
-                for word in piece.split(" "):
-                    time.sleep(pause_s)
-                    produced.append(word)
-                    yield word + " "
-            yield reply.answer()
-
-        return Reply(items())
-
-    return stream
-
-
 def test_client_going_away_stops_the_answer_being_generated(assistant, monkeypatch, caplog):
     produced: list[str] = []
     monkeypatch.setattr(assistant, "stream", slow_stream(assistant, produced))
