@@ -105,12 +105,12 @@ def test_stop_aborts_the_request_and_the_server_stops_generating(page, served, a
 
 
 def test_checking_state_shows_then_the_backend_that_wrote_the_answer(page, assistant, monkeypatch):
-    monkeypatch.setattr(assistant, "stream", slow_stream(assistant, [], pause_s=0.5))
+    monkeypatch.setattr(assistant, "stream", slow_stream(assistant, [], pause_s=0.3))
     page.fill("#question", QUESTION)
     page.press("#question", "Enter")
     page.locator(".msg.assistant .bubble[data-status='checking the evidence…']").wait_for()
     answer = page.locator(".msg.assistant").last
-    answer.locator(".meta .backend").wait_for()
+    answer.locator(".meta .backend").wait_for(timeout=90_000)  # a word every 0.3 s
     assert answer.locator(".meta .backend").inner_text() == "quoted from sources"  # RAG_LLM=none
 
 
@@ -264,12 +264,13 @@ def test_answer_markdown_renders_lists_emphasis_code_and_tables_with_clickable_m
 def test_document_holding_html_and_script_never_runs_in_the_page(page):
     page.evaluate("() => { window.__pwned = undefined; }")
     page.click(".tabs button[data-tab=docs]")
-    hostile = ('The Quibbleton lighthouse keeper is <img src=x onerror="window.__pwned=1"> '
-               '<script>window.__pwned=2</script> <b onmouseover="window.__pwned=3">Orla Fenwick</b>.\n')
+    hostile = ('Lighthouse notes\n\nOrla Fenwick is the keeper of the Quibbleton lighthouse, which she has kept '
+               'since 1998. <img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> She paints the '
+               '<b onmouseover="window.__pwned=3">lighthouse</b> red every spring.\n')
     page.set_input_files("#file-input", files=[{"name": "hostile-notes.txt", "mimeType": "text/plain",
                                                 "buffer": hostile.encode()}])
     page.locator("#uploads li.done", has_text="hostile-notes.txt").wait_for()
-    answer = ask(page, "Who is the Quibbleton lighthouse keeper?")
+    answer = ask(page, "Who is the keeper of the Quibbleton lighthouse?")
     answer.locator("button.cite").first.click()
     page.locator("#citation-panel mark").wait_for()
     assert "<script>" in page.locator("#citation-panel .passage").inner_text()  # shown as text
