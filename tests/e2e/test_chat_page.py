@@ -310,15 +310,34 @@ def test_documents_panel_shows_full_names_and_facts_searches_sorts_and_removes(p
 
 
 # ---- screenshots ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
-def test_screenshots_in_light_and_dark_at_desktop_and_phone_width(browser, served, artifacts, scheme, width, height):
-    page = open_page(browser, served[0], color_scheme=scheme, viewport={"width": width, "height": height},
-                     is_mobile=width < 500, has_touch=width < 500)
-    answer = ask(page, QUESTION)
-    if width > 500:
-        answer.locator("button.cite", has_text="[1]").first.click()
-        page.locator("#citation-panel mark").wait_for()
-    assert is_dark(page) == (scheme == "dark")
-    page.screenshot(path=str(artifacts / f"chat-{scheme}-{'desktop' if width > 500 else 'phone'}.png"))
+@pytest.fixture(scope="module")
+def showcase(tmp_path_factory):
+    """A server of its own over the seed article, so the screenshots show a tidy sidebar."""
+    assistant = Assistant(index_dir=tmp_path_factory.mktemp("showcase-index"), seed_dir=SEEDS)
+    assistant.ensure_seeded()
+    with live_server(create_app(assistant, warm_up=False)) as (host, port):
+        yield f"http://{host}:{port}"
+
+
+def test_screenshots_in_light_and_dark_at_desktop_and_phone_width(browser, showcase, artifacts):
+    page = open_page(browser, showcase)
+    ask(page, "Why are IS commanders moving to Libya?")
+    page.click("#new-chat")
+    ask(page, QUESTION)
+    cid = current_conversation(page)
     page.context.close()
+    for scheme in ("light", "dark"):
+        for name, viewport in [("desktop", {"width": 1280, "height": 800}), ("phone", {"width": 390, "height": 844})]:
+            phone = name == "phone"
+            page = open_page(browser, showcase, color_scheme=scheme, viewport=viewport, is_mobile=phone,
+                             has_touch=phone)
+            page.evaluate("(id) => localStorage.setItem('rag.conversation', id)", cid)
+            page.reload()
+            answer = page.locator(".msg.assistant").last
+            answer.locator(".meta .backend").wait_for()
+            if not phone:
+                answer.locator("button.cite", has_text="[1]").first.click()
+                page.locator("#citation-panel mark").wait_for()
+            assert is_dark(page) == (scheme == "dark")
+            page.screenshot(path=str(artifacts / f"chat-{scheme}-{name}.png"))
+            page.context.close()

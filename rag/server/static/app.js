@@ -466,7 +466,7 @@ async function loadConversations() {
     el("button", { type: "button", class: "rename icon", "aria-label": `Rename ${c.title || "conversation"}`, title: "Rename",
       onclick: () => startRename(c, li, title) }, "✎"),
     el("button", { type: "button", class: "delete icon", "aria-label": `Delete ${c.title || "conversation"}`, title: "Delete",
-      onclick: () => deleteConversation(c) }, "🗑"));
+      onclick: () => deleteConversation(c) }, "×"));
     return li;
   }));
   if (!items.length) list.append(el("li", { class: "muted" }, q ? "No conversation matches." : "No conversations yet."));
