@@ -454,13 +454,14 @@ async function loadConversations() {
   const list = $("#conversations");
   list.replaceChildren(...items.map((c) => {
     const title = el("span", { class: "title" }, c.title || "New chat");
+    const open = (e) => {
+      if (e.target.closest("button, input")) return;
+      openConversation(c.id);
+      document.body.classList.remove("drawer-open");
+    };
     const li = el("li", {
-      class: c.id === state.conversationId ? "active" : "", "data-id": c.id, title: c.title,
-      onclick: (e) => {
-        if (e.target.closest("button, input")) return;
-        openConversation(c.id);
-        document.body.classList.remove("drawer-open");
-      },
+      class: c.id === state.conversationId ? "active" : "", "data-id": c.id, title: c.title, tabindex: "0",
+      onclick: open, onkeydown: (e) => { if (e.key === "Enter" && e.target === li) open(e); },
     }, el("div", { class: "conv-text" }, title,
       el("time", { datetime: c.updated_at, title: new Date(c.updated_at).toLocaleString() }, shortDate(c.updated_at))),
     el("button", { type: "button", class: "rename icon", "aria-label": `Rename ${c.title || "conversation"}`, title: "Rename",
