@@ -150,6 +150,13 @@ def test_regenerate_replaces_the_message_and_everything_after_it(client):
     assert [m["question"] for m in messages] == ["Who leads the Islamic State in Libya?"]
 
 
+@pytest.mark.parametrize("mid", [0, -1, 2**63, 10**30])
+def test_replace_from_out_of_range_is_422(client, mid):
+    cid = client.post("/api/conversations").json()["id"]
+    assert client.post("/api/chat", json={"question": QUESTION, "conversation_id": cid,
+                                          "replace_from": mid}).status_code == 422
+
+
 def test_replace_from_a_message_of_another_conversation_is_404(client):
     with client.stream("POST", "/api/chat", json={"question": QUESTION}) as r:
         mid = sse(r)[-1][1]["message_id"]
