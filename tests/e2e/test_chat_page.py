@@ -7,6 +7,7 @@ go to test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -259,6 +260,13 @@ def test_answer_markdown_renders_lists_emphasis_code_and_tables_with_clickable_m
     # the markup in the answer is shown as text, never as elements
     assert bubble.locator("img, script").count() == 0 and "<script>" in bubble.inner_text()
     assert page.evaluate("() => window.__pwned") is None
+
+
+def test_page_script_never_parses_text_as_html():
+    from rag.server.app import STATIC_DIR
+
+    for script in STATIC_DIR.glob("*.js"):
+        assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(", script.read_text())
 
 
 def test_document_holding_html_and_script_never_runs_in_the_page(page):

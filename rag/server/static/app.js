@@ -326,7 +326,9 @@ $("#close-viewer").addEventListener("click", () => { $("#doc-viewer").hidden = t
 $("#doc-viewer").addEventListener("click", (e) => { if (e.target.id === "doc-viewer") $("#doc-viewer").hidden = true; });
 $("#close-panel").addEventListener("click", () => { $("#citation-panel").hidden = true; });
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape") { $("#doc-viewer").hidden = true; }
+  if (e.key !== "Escape") return;
+  if (!$("#doc-viewer").hidden) $("#doc-viewer").hidden = true;
+  else if (state.busy && !e.target.closest?.(".edit-form, .rename-box")) state.controller?.abort();  // Esc stops an answer
 });
 
 // ---- asking: POST /api/chat and read its Server-Sent Events ------------------------------------
@@ -682,5 +684,6 @@ $("#messages").addEventListener("click", () => document.body.classList.remove("d
   if (last) await openConversation(last).catch(() => localStorage.removeItem("rag.conversation"));
   await loadConversations();
   loadDocuments();
+  autosize();  // a narrow screen wraps the placeholder
   $("#question").focus();
 })();
