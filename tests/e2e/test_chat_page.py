@@ -229,6 +229,7 @@ def test_dark_mode_toggle_is_kept_in_the_browser(browser, served):
 MARKDOWN = ("Ismail Shukri is **the head** of intelligence [1].\n\n"
             "- first *point* [1]\n- second `code` point\n\n"
             "| who | role |\n|---|---|\n| Shukri | intelligence [1] |\n\n"
+            "    # indented too far for a heading\n1) one\n2) two\n```\n<b>code</b>\n```\n"
             "<img src=x onerror=\"window.__pwned=1\"> <script>window.__pwned=2</script>")
 
 
@@ -255,6 +256,8 @@ def test_answer_markdown_renders_lists_emphasis_code_and_tables_with_clickable_m
     assert bubble.locator("code", has_text="code").count() == 1
     assert bubble.locator("table th").all_inner_texts() == ["who", "role"]
     assert bubble.locator("button.cite").count() == 3
+    assert bubble.locator("ol li").all_inner_texts() == ["one", "two"]
+    assert bubble.locator("pre code").inner_text() == "<b>code</b>" and bubble.locator("b").count() == 0
     bubble.locator("table button.cite").click()
     page.locator("#citation-panel mark").wait_for()
     # the markup in the answer is shown as text, never as elements

@@ -92,6 +92,10 @@ function inline(text, answer) {
 }
 const LIST_ITEM = /^\s{0,3}([-*+]|\d{1,9}[.)])\s+(.*)$/;
 const TABLE_RULE = /^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$/;
+const HEADING = /^\s{0,3}(#{1,6})\s+(.*)$/;
+const FENCE = /^\s*```/;
+const startsBlock = (line, next) => FENCE.test(line) || HEADING.test(line) || LIST_ITEM.test(line)
+  || (line.includes("|") && TABLE_RULE.test(next || ""));
 const cells = (line) => line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
 function renderMarkdown(text, answer) {
   const frag = document.createDocumentFragment();
@@ -100,14 +104,14 @@ function renderMarkdown(text, answer) {
   while (i < lines.length) {
     const line = lines[i];
     if (!line.trim()) { i++; continue; }
-    if (/^\s*```/.test(line)) {  // fenced code
+    if (FENCE.test(line)) {  // fenced code
       const body = [];
-      for (i++; i < lines.length && !/^\s*```/.test(lines[i]); i++) body.push(lines[i]);
+      for (i++; i < lines.length && !FENCE.test(lines[i]); i++) body.push(lines[i]);
       i++;
       frag.append(el("pre", {}, el("code", {}, body.join("\n"))));
       continue;
     }
-    const heading = line.match(/^\s{0,3}(#{1,6})\s+(.*)$/);
+    const heading = line.match(HEADING);
     if (heading) {
       frag.append(el(`h${Math.min(6, heading[1].length + 2)}`, {}, inline(heading[2], answer)));
       i++;
@@ -133,9 +137,9 @@ function renderMarkdown(text, answer) {
       frag.append(list);
       continue;
     }
-    const para = el("p");
-    for (let first = true; i < lines.length && lines[i].trim() && !LIST_ITEM.test(lines[i])
-         && !/^\s*(```|#{1,6}\s)/.test(lines[i]); i++, first = false) {
+    const para = el("p");  // its first line always, so every turn of the loop moves on
+    for (let first = true; i < lines.length && lines[i].trim() && (first || !startsBlock(lines[i], lines[i + 1]));
+         i++, first = false) {
       if (!first) para.append(el("br"));
       para.append(inline(lines[i], answer));
     }
