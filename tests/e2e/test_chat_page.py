@@ -105,6 +105,20 @@ def test_stop_aborts_the_request_and_the_server_stops_generating(page, served, a
     assert conversation(url, current_conversation(page))["messages"] == []  # nothing half-done was stored
 
 
+def test_escape_stops_the_answer_from_the_keyboard(page, served, assistant, monkeypatch):
+    monkeypatch.setattr(assistant, "stream", slow_stream(assistant, []))
+    before = served[1].streams_stopped
+    page.fill("#question", QUESTION)
+    page.press("#question", "Enter")
+    page.wait_for_function("() => document.querySelector('.msg.assistant.streaming .bubble')?.textContent.length > 0")
+    page.keyboard.press("Escape")
+    page.locator(".msg.assistant.stopped").wait_for()
+    deadline = time.monotonic() + 10
+    while served[1].streams_stopped == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert served[1].streams_stopped == before + 1
+
+
 def test_checking_state_shows_then_the_backend_that_wrote_the_answer(page, assistant, monkeypatch):
     monkeypatch.setattr(assistant, "stream", slow_stream(assistant, [], pause_s=0.3))
     page.fill("#question", QUESTION)
@@ -351,4 +365,8 @@ def test_screenshots_in_light_and_dark_at_desktop_and_phone_width(browser, showc
                 page.locator("#citation-panel mark").wait_for()
             assert is_dark(page) == (scheme == "dark")
             page.screenshot(path=str(artifacts / f"chat-{scheme}-{name}.png"))
+            if not phone:
+                page.click(".tabs button[data-tab=docs]")
+                page.locator("#documents li .facts").first.wait_for()
+                page.screenshot(path=str(artifacts / f"documents-{scheme}-{name}.png"))
             page.context.close()
