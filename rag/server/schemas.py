@@ -80,9 +80,10 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: Text = Field(min_length=1, description="At most RAG_MAX_QUESTION_CHARS (default 4000) characters.")
     conversation_id: Text | None = Field(None, description="Continue this conversation; a new one when absent.")
-    replace_from: int | None = Field(None, ge=1, le=2**63 - 1, description="Regenerate or edit: the id of a message in this "
-                                                       "conversation; it and every later message are removed "
-                                                       "before the question is answered.")
+    replace_from: int | None = Field(
+        None, ge=1, le=2**63 - 1,  # SQLite's INTEGER range: a larger id was a 500
+        description="Regenerate or edit: the id of a message in this conversation; it and every later message "
+                    "are removed before the question is answered.")
 
 
 class CitationOut(BaseModel):

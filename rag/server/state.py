@@ -23,7 +23,7 @@ from ..types import Answer
 from .conversations import Conversations
 from .limits import Limits
 
-log = logging.getLogger(__name__)
+access_log = logging.getLogger("rag.server.access")  # printed by `rag serve`
 _bearer = HTTPBearer(auto_error=False, description="The server's RAG_API_KEY, when one is set.")
 
 
@@ -98,7 +98,7 @@ class ServerState:
     def question_asked(self, question: str) -> None:
         """Log the question's text, only when `rag serve --log-questions` asked for it."""
         if self.log_questions:
-            logging.getLogger("rag.server.access").info("question: %r", question)
+            access_log.info("question: %r", question)
 
     async def stream(self, question: str, history: list[tuple[str, str]]) -> AsyncIterator[str | Answer]:
         """`Assistant.stream` (verified str pieces, then the final Answer) as an async iterator.
@@ -128,7 +128,7 @@ class ServerState:
                             hand(item)
                             if cancelled.is_set():
                                 self.streams_stopped += 1
-                                logging.getLogger("rag.server.access").info("answer stopped early: the client went away")
+                                access_log.info("answer stopped early: the client went away")
                                 break
                         else:
                             hand(reply.answer())

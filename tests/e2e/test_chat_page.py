@@ -210,12 +210,11 @@ def test_conversations_can_be_searched(page):
 
 
 # ---- dark mode ----------------------------------------------------------------------------------------
-BACKGROUND = "() => getComputedStyle(document.getElementById('chat')).backgroundColor"
-DARK_BG = "() => getComputedStyle(document.querySelector('.topbar')).backgroundColor"
+TOPBAR_BACKGROUND = "() => getComputedStyle(document.querySelector('.topbar')).backgroundColor"
 
 
 def is_dark(page) -> bool:
-    r, g, b = (int(x) for x in page.evaluate(DARK_BG).split("(")[1].rstrip(")").split(",")[:3])
+    r, g, b = (int(x) for x in page.evaluate(TOPBAR_BACKGROUND).split("(")[1].rstrip(")").split(",")[:3])
     return r + g + b < 3 * 80
 
 
