@@ -387,6 +387,8 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
           insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without RAG_API_KEY.")] = False,
           watch: Annotated[Optional[list[Path]], typer.Option(
               "--watch", help="Keep the index in step with this folder while serving (repeatable).")] = None,
+          log_questions: Annotated[bool, typer.Option(
+              help="Also log each question's text (the access log never holds it otherwise).")] = False,
           ) -> None:
     """Serve the chat page and the HTTP API."""
     import threading
@@ -409,7 +411,7 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
 
         threading.Thread(target=keep_in_step, name="rag-watch", daemon=True).start()
     try:
-        run(index=index, llm=llm, host=host, port=port, insecure=insecure)
+        run(index=index, llm=llm, host=host, port=port, insecure=insecure, log_questions=log_questions)
     except RagError as e:
         _fail(str(e))
     finally:

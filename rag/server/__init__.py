@@ -20,8 +20,13 @@ def is_loopback(host: str) -> bool:
 
 
 def run(index: str | Path | None = None, llm: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-        insecure: bool = False) -> None:
-    """Serve until interrupted. Without RAG_API_KEY, refuses a non-loopback address unless `insecure`."""
+        insecure: bool = False, log_questions: bool = False) -> None:
+    """Serve until interrupted, printing one access-log line per request (with each question's
+    text only when `log_questions`). Without RAG_API_KEY, refuses a non-loopback address unless
+    `insecure`."""
+    import logging
+    import sys
+
     import uvicorn
 
     from ..assistant import Assistant
@@ -32,7 +37,13 @@ def run(index: str | Path | None = None, llm: str | None = None, host: str = "12
     if not settings.api_key and not insecure and not is_loopback(host):
         raise ConfigError(f"refusing to serve on {host} without an API key: anyone on the network could read "
                           "your documents. Set RAG_API_KEY, bind 127.0.0.1, or pass --insecure.")
-    app = create_app(Assistant(settings=settings))
+    app = create_app(Assistant(settings=settings), log_questions=log_questions)
+    access = logging.getLogger("rag.server.access")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
     print(f"rag: serving on http://{'[' + host + ']' if ':' in host else host}:{port}/"
           + (" (API key required)" if settings.api_key else ""), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -60,18 +60,27 @@ class Conversations:
         with closing(self._connect()) as db:
             return db.execute("SELECT 1 FROM conversations WHERE id = ?", (cid,)).fetchone() is not None
 
-    def list(self) -> list[dict]:
+    def list(self, query: str | None = None) -> list[dict]:
+        """Most recent first; with `query`, only those whose title or a question contains it."""
+        where, args = "", ()
+        if query:
+            pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where = ("WHERE title LIKE ? ESCAPE '\\' OR id IN (SELECT conversation_id FROM messages "
+                     "WHERE question LIKE ? ESCAPE '\\')")
+            args = (pattern, pattern)
         with closing(self._connect()) as db:
-            rows = db.execute("SELECT id, title, created_at, updated_at FROM conversations "
-                              "ORDER BY updated_at DESC, rowid DESC").fetchall()
+            rows = db.execute(f"SELECT id, title, created_at, updated_at FROM conversations {where} "
+                              "ORDER BY updated_at DESC, rowid DESC", args).fetchall()
         return [dict(r) for r in rows]
 
-    def get(self, cid: str) -> dict | None:
+    def get(self, cid: str, messages: bool = True) -> dict | None:
         with closing(self._connect()) as db:
             conv = db.execute("SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?",
                               (cid,)).fetchone()
             if conv is None:
                 return None
+            if not messages:
+                return dict(conv)
             rows = db.execute("SELECT id, question, answer, created_at FROM messages "
                               "WHERE conversation_id = ? ORDER BY id", (cid,)).fetchall()
         messages = [{"id": r["id"], "question": r["question"], "answer": json.loads(r["answer"]),
@@ -91,14 +100,31 @@ class Conversations:
             # The first question names the conversation.
             db.execute("UPDATE conversations SET updated_at = ?, "
                        "title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
-                       (now, _title(question), cid))
+                       (now, title_for(question), cid))
             return int(cur.lastrowid)
+
+    def rename(self, cid: str, title: str) -> dict | None:
+        with self._lock, closing(self._connect()) as db, db:
+            if db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, cid)).rowcount == 0:
+                return None
+        return self.get(cid, messages=False)
+
+    def truncate(self, cid: str, from_message: int) -> bool:
+        """Remove message `from_message` and every later one (regenerate, edit and resend).
+        False when the conversation holds no such message."""
+        with self._lock, closing(self._connect()) as db, db:
+            if db.execute("SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?",
+                          (from_message, cid)).fetchone() is None:
+                return False
+            db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (cid, from_message))
+            return True
 
     def delete(self, cid: str) -> bool:
         with self._lock, closing(self._connect()) as db, db:
             return db.execute("DELETE FROM conversations WHERE id = ?", (cid,)).rowcount > 0
 
 
-def _title(question: str, limit: int = 60) -> str:
+def title_for(question: str, limit: int = 60) -> str:
+    """A conversation's name from its first question."""
     text = " ".join(question.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

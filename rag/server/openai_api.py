@@ -18,7 +18,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..types import Answer
-from .app import State, Text
+from .schemas import Text, answer_json
+from .state import State
 
 MODEL_ID = "rag"
 FOOTNOTES = "\n\nSources:\n"
@@ -85,7 +86,7 @@ def footnotes(answer: Answer) -> str:
 
 
 def _extras(answer: Answer) -> dict:
-    full = answer.to_dict()
+    full = answer_json(answer.to_dict())
     return {"citations": full["citations"], "rag": full}
 
 
@@ -102,13 +103,14 @@ async def models() -> dict:
 
 @router.post("/chat/completions", responses={200: {"description": (
         "An OpenAI chat completion (or, with `stream: true`, `chat.completion.chunk` events ending with "
-        "`data: [DONE]`). Extra fields: `citations` (list of {n, source, start, end, quote, score, page}) "
+        "`data: [DONE]`). Extra fields: `citations` (list of {n, source, document_id, start, end, quote, score, page}) "
         "and `rag` (the whole Answer, as /api/ask returns it); when streaming they come on the last chunk."),
     "content": {"application/json": {}, "text/event-stream": {"schema": {"type": "string"}}}}})
 async def chat_completions(body: ChatCompletionRequest, state: State):
     """OpenAI-compatible chat: answers from the indexed documents, citations as footnotes."""
     question, history = question_and_history(body.messages)
     state.limits.check(question, history, where=(["body", "messages"], ["body", "messages"]))
+    state.question_asked(question)
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
         answer = await state.call(state.assistant.ask, question, history)

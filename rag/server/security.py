@@ -1,7 +1,7 @@
 """What keeps a browser from being turned against `rag serve`: a Host check (DNS rebinding), a
 refusal of cross-site state-changing requests (CSRF), a custom header required on uploads, and
 security headers (CSP, framing, sniffing, referrer) on every response. One ASGI middleware, so
-refusals happen before a body is read. Authentication (RAG_API_KEY) is not here: see app.py.
+refusals happen before a body is read. Authentication (RAG_API_KEY) is not here: see state.py.
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
 """Starting and stopping the real `rag serve` in a subprocess on 127.0.0.1 and a free port, for the
-end-to-end tests (fixtures in conftest.py)."""
+end-to-end tests (fixtures in conftest.py); an app served in a thread (`live_server`), and a slowed
+answer stream (`slow_stream`) for what needs time to happen mid-answer."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +17,9 @@ import httpx
 import pytest
 from support import clean_env as server_env  # noqa: E402
 from support import free_port
+
+from rag import Assistant
+from rag.types import Reply
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "test-key-5f2c"
@@ -62,3 +68,43 @@ def stop_server(server: Server) -> None:
         except subprocess.TimeoutExpired:
             server.proc.kill()
             server.proc.wait()
+
+
+@contextmanager
+def live_server(app):
+    """`app` served by uvicorn on 127.0.0.1 in a thread: for what needs a real HTTP connection."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def slow_stream(assistant: Assistant, produced: list[str], pause_s: float = 0.3):
+    """`assistant.stream` handing out its answer a word at a time, `pause_s` apart, recording each
+    word produced; the final Answer is the real one."""
+    real = assistant.stream
+
+    def stream(question, history):
+        reply = real(question, history)
+
+        def items():
+            for piece in reply:
+                for word in piece.split(" "):
+                    time.sleep(pause_s)
+                    produced.append(word)
+                    yield word + " "
+            yield reply.answer()
+
+        return Reply(items())
+
+    return stream

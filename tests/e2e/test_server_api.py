@@ -178,3 +178,18 @@ def test_serve_refuses_a_non_loopback_address_without_a_key(tmp_path):
                            "--host", "0.0.0.0", "--port", str(free_port())],
                           env=server_env(), cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 4 and "RAG_API_KEY" in proc.stderr
+
+
+def test_serve_prints_one_access_line_per_request_without_the_question(server):
+    import re
+    import time
+
+    with server.client() as c:
+        c.get("/api/documents?probe=access-log")
+        c.post("/api/ask", json={"question": "Which zeppelin did Ismail Shukri fly?"})
+    deadline = time.monotonic() + 5
+    while "POST /api/ask 200" not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log.read_text()
+    assert re.search(r"GET /api/documents 200 \d+ms", log) and re.search(r"POST /api/ask 200 \d+ms", log)
+    assert "zeppelin" not in log and "probe" not in log

@@ -20,28 +20,9 @@ from fastapi.testclient import TestClient
 
 from rag import Assistant
 from rag.server import create_app
-from support import free_port
+from server_support import live_server
 
 QUESTION = "who is Ismail Shukri?"
-
-
-@contextmanager
-def live_server(app):
-    """`app` served by uvicorn on 127.0.0.1 in a thread: for what needs a real HTTP connection."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield "127.0.0.1", port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def client_for(assistant: Assistant, **headers) -> TestClient:

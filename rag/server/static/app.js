@@ -14,7 +14,7 @@ const el = (tag, attrs = {}, ...children) => {
 };
 const basename = (path) => path.split(/[\\/]/).pop();
 
-const state = { conversationId: null, busy: false, docs: new Map() };
+const state = { conversationId: null, busy: false, controller: null, docs: new Map(), documents: [] };
 
 // ---- API access, with the key kept in localStorage ---------------------------------------------
 const KEY = "rag.apiKey";
@@ -58,59 +58,139 @@ function utf16Index(text, cp) {
   for (let n = 0; n < cp && i < text.length; n++) i += text.codePointAt(i) > 0xffff ? 2 : 1;
   return i;
 }
-function docId(source) {
-  const bytes = new TextEncoder().encode(source);
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-async function loadDocument(source) {
-  const id = docId(source);
+// `id` is the document_id the server sends with every citation and passage.
+async function loadDocument(id) {
   if (!state.docs.has(id)) state.docs.set(id, apiJSON(`/api/documents/${id}`).catch((e) => { state.docs.delete(id); throw e; }));
   return state.docs.get(id);
 }
 
-// ---- rendering answers -------------------------------------------------------------------------
-function scrollDown() { const m = $("#messages"); m.scrollTop = m.scrollHeight; }
-
-function addUserMessage(text) {
-  $("#empty")?.remove();
-  const msg = el("div", { class: "msg user" }, el("div", { class: "bubble" }, text));
-  $("#messages").append(msg);
-  scrollDown();
-}
-
-function addAssistantMessage() {
-  const bubble = el("div", { class: "bubble" });
-  const meta = el("div", { class: "meta" });
-  const msg = el("div", { class: "msg assistant streaming" }, bubble, meta);
-  $("#messages").append(msg);
-  scrollDown();
-  return msg;
-}
-
-// Text with [n] markers -> text nodes and clickable citation buttons.
-function withCitations(text, answer) {
+// ---- safe markdown ------------------------------------------------------------------------------
+// Answers render a small markdown subset (paragraphs, headings, lists, emphasis, code, tables)
+// built from DOM nodes and text nodes only: nothing a document or a model wrote is ever parsed as
+// HTML, so markup in a document shows as text and cannot run. [n] markers become citation buttons.
+const INLINE = /(`+)([^`]+?)\1|\*\*(.+?)\*\*|\*(?=\S)(.+?)\*|\[(\d+)\]/g;
+function inline(text, answer) {
   const frag = document.createDocumentFragment();
-  const known = new Set(answer.citations.map((c) => c.n));
+  const known = new Set((answer?.citations || []).map((c) => c.n));
   let last = 0;
-  for (const m of text.matchAll(/\[(\d+)\]/g)) {
-    const n = Number(m[1]);
-    if (!known.has(n)) continue;
-    frag.append(text.slice(last, m.index));
-    frag.append(el("button", { class: "cite", type: "button", "data-n": String(n), title: "Show the source",
-      onclick: (e) => showCitation(answer, n, e.currentTarget) }, `[${n}]`));
+  for (const m of text.matchAll(INLINE)) {
+    let node = null;
+    if (m[2] !== undefined) node = el("code", {}, m[2]);
+    else if (m[3] !== undefined) node = el("strong", {}, inline(m[3], answer));
+    else if (m[4] !== undefined) node = el("em", {}, inline(m[4], answer));
+    else if (known.has(Number(m[5]))) {
+      const n = Number(m[5]);
+      node = el("button", { class: "cite", type: "button", "data-n": String(n), title: "Show the source",
+        onclick: (e) => showCitation(answer, n, e.currentTarget) }, `[${n}]`);
+    }
+    if (!node) continue;
+    frag.append(text.slice(last, m.index), node);
     last = m.index + m[0].length;
   }
   frag.append(text.slice(last));
   return frag;
 }
+const LIST_ITEM = /^\s{0,3}([-*+]|\d{1,9}[.)])\s+(.*)$/;
+const TABLE_RULE = /^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$/;
+const HEADING = /^\s{0,3}(#{1,6})\s+(.*)$/;
+const FENCE = /^\s*```/;
+const startsBlock = (line, next) => FENCE.test(line) || HEADING.test(line) || LIST_ITEM.test(line)
+  || (line.includes("|") && TABLE_RULE.test(next || ""));
+const cells = (line) => line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
+function renderMarkdown(text, answer) {
+  const frag = document.createDocumentFragment();
+  const lines = text.replace(/\r\n?/g, "\n").split("\n");
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    if (!line.trim()) { i++; continue; }
+    if (FENCE.test(line)) {  // fenced code
+      const body = [];
+      for (i++; i < lines.length && !FENCE.test(lines[i]); i++) body.push(lines[i]);
+      i++;
+      frag.append(el("pre", {}, el("code", {}, body.join("\n"))));
+      continue;
+    }
+    const heading = line.match(HEADING);
+    if (heading) {
+      frag.append(el(`h${Math.min(6, heading[1].length + 2)}`, {}, inline(heading[2], answer)));
+      i++;
+      continue;
+    }
+    if (line.includes("|") && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1])) {
+      const head = el("tr", {}, ...cells(line).map((c) => el("th", {}, inline(c, answer))));
+      const body = el("tbody");
+      for (i += 2; i < lines.length && lines[i].includes("|") && lines[i].trim(); i++) {
+        body.append(el("tr", {}, ...cells(lines[i]).map((c) => el("td", {}, inline(c, answer)))));
+      }
+      frag.append(el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), body)));
+      continue;
+    }
+    const item = line.match(LIST_ITEM);
+    if (item) {
+      const ordered = /\d/.test(item[1]);
+      const list = el(ordered ? "ol" : "ul");
+      if (ordered && parseInt(item[1], 10) !== 1) list.setAttribute("start", String(parseInt(item[1], 10)));
+      for (let m; i < lines.length && (m = lines[i].match(LIST_ITEM)) && /\d/.test(m[1]) === ordered; i++) {
+        list.append(el("li", {}, inline(m[2], answer)));
+      }
+      frag.append(list);
+      continue;
+    }
+    const para = el("p");  // its first line always, so every turn of the loop moves on
+    for (let first = true; i < lines.length && lines[i].trim() && (first || !startsBlock(lines[i], lines[i + 1]));
+         i++, first = false) {
+      if (!first) para.append(el("br"));
+      para.append(inline(lines[i], answer));
+    }
+    frag.append(para);
+  }
+  return frag;
+}
 
-function renderAnswer(msg, answer) {
+// ---- rendering messages ------------------------------------------------------------------------
+function scrollDown() { const m = $("#messages"); m.scrollTop = m.scrollHeight; }
+
+// One question and its answer. `turn.mid` is the stored message's id (regenerate and edit
+// replace it and everything after it).
+function addTurn(question, mid = null) {
+  $("#empty")?.remove();
+  const turn = { question, mid, answer: null };
+  const bubble = el("div", { class: "bubble" }, question);
+  const edit = el("button", { type: "button", class: "edit", "aria-label": "Edit this question and resend",
+    onclick: () => startEdit(turn) }, "Edit");
+  turn.user = el("div", { class: "msg user" }, bubble, el("div", { class: "actions" }, edit));
+  turn.msg = el("div", { class: "msg assistant streaming" }, el("div", { class: "bubble" }), el("div", { class: "meta" }));
+  $("#messages").append(turn.user, turn.msg);
+  scrollDown();
+  return turn;
+}
+
+function backendLabel(backend) {
+  return !backend || backend === "none" ? "quoted from sources" : `written by ${backend}, checked`;
+}
+
+function actionButtons(turn) {
+  const copy = el("button", { type: "button", class: "copy", "aria-label": "Copy the answer with its sources",
+    onclick: async () => {
+      try { await copyText(answerAsText(turn.answer)); copy.textContent = "Copied"; }
+      catch (e) { copy.textContent = "Copy failed"; }
+      setTimeout(() => { copy.textContent = "Copy"; }, 2000);
+    } }, "Copy");
+  const again = el("button", { type: "button", class: "regenerate", "aria-label": "Regenerate this answer",
+    onclick: () => resend(turn, turn.question) }, "Regenerate");
+  return el("span", { class: "actions" }, ...(turn.answer ? [copy] : []), again);
+}
+
+function renderAnswer(turn, answer) {
+  const msg = turn.msg;
+  turn.answer = answer;
   msg.classList.remove("streaming");
   msg.classList.toggle("abstained", answer.abstained);
   const bubble = msg.querySelector(".bubble");
-  bubble.replaceChildren(withCitations(answer.answer, answer));
+  delete bubble.dataset.status;
+  bubble.classList.add("md");
+  bubble.replaceChildren(renderMarkdown(answer.answer, answer));
   const meta = msg.querySelector(".meta");
   meta.replaceChildren();
   if (answer.abstained) {
@@ -118,7 +198,9 @@ function renderAnswer(msg, answer) {
   } else {
     meta.append(el("span", { class: "verified" }, `✓ ${answer.citations.length} citation${answer.citations.length === 1 ? "" : "s"}`));
   }
+  meta.append(el("span", { class: "backend", title: "What wrote this answer" }, backendLabel(answer.backend)));
   if (answer.timings_ms?.total) meta.append(el("span", {}, `${(answer.timings_ms.total / 1000).toFixed(1)} s`));
+  meta.append(actionButtons(turn));
   msg.querySelectorAll(".notice, .see-also").forEach((n) => n.remove());
   if (answer.notice) msg.append(el("div", { class: "notice" }, answer.notice));
   if (answer.abstained && answer.see_also?.length) {
@@ -127,12 +209,70 @@ function renderAnswer(msg, answer) {
       const snippet = p.text.replace(/\s+/g, " ").slice(0, 240) + (p.text.length > 240 ? "…" : "");
       list.append(el("li", {},
         el("div", { class: "src" }, el("span", {}, `Nearest passage · ${basename(p.source)}`),
-          el("a", { href: "#", onclick: (e) => { e.preventDefault(); openViewer(p.source, p.start, p.end); } }, "open")),
+          el("a", { href: "#", onclick: (e) => { e.preventDefault(); openViewer(p.document_id, p.source, p.start, p.end); } }, "open")),
         el("div", {}, snippet)));
     }
     msg.append(list);
   }
   scrollDown();
+}
+
+function renderStopped(turn, text) {
+  turn.msg.classList.remove("streaming");
+  turn.msg.classList.add(text === null ? "error" : "stopped");
+  const meta = turn.msg.querySelector(".meta");
+  meta.replaceChildren(el("span", { class: "badge" }, text === null ? "Failed" : "Stopped"), actionButtons(turn));
+}
+
+// The answer as plain text, its citations as footnotes (as the OpenAI endpoint sends them).
+function answerAsText(answer) {
+  if (!answer.citations.length) return answer.answer;
+  const notes = answer.citations.map((c) => `[${c.n}] ${basename(c.source)}${c.page ? `, page ${c.page}` : ""}: "${c.quote}"`);
+  return `${answer.answer}\n\nSources:\n${notes.join("\n")}`;
+}
+async function copyText(text) {
+  if (navigator.clipboard?.writeText) return navigator.clipboard.writeText(text);
+  const area = el("textarea", { class: "offscreen", readonly: "" });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  const ok = document.execCommand("copy");
+  area.remove();
+  if (!ok) throw new Error("copy refused");
+}
+
+function removeFrom(turn) {
+  const all = [...$("#messages").children];
+  all.slice(all.indexOf(turn.user)).forEach((n) => n.remove());
+}
+
+// Regenerate (same question) or edit-and-resend: the turn and all after it are replaced.
+function resend(turn, question) {
+  if (state.busy) return;
+  removeFrom(turn);
+  ask(question, turn.mid);
+}
+
+function startEdit(turn) {
+  if (state.busy || turn.user.querySelector("textarea")) return;
+  const bubble = turn.user.querySelector(".bubble");
+  const box = el("textarea", { class: "edit-box", "aria-label": "Edit the question", rows: "3" });
+  box.value = turn.question;
+  const cancel = () => { form.remove(); bubble.hidden = false; };
+  const form = el("form", { class: "edit-form", onsubmit: (e) => {
+      e.preventDefault();
+      const q = box.value.trim();
+      if (q) resend(turn, q);
+    } }, box, el("div", { class: "row" },
+    el("button", { type: "button", onclick: cancel }, "Cancel"),
+    el("button", { type: "submit", class: "primary" }, "Send")));
+  box.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") cancel();
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+  bubble.hidden = true;
+  turn.user.prepend(form);
+  box.focus();
 }
 
 // ---- the citation side panel and the whole-document viewer -----------------------------------
@@ -145,7 +285,7 @@ async function showCitation(answer, n, button) {
   $("#citation-panel").hidden = false;
   body.replaceChildren(el("div", { class: "source-name" }, basename(c.source)), el("div", { class: "source-where" }, "loading…"));
   let doc = null;
-  try { doc = await loadDocument(c.source); } catch (e) { /* removed since: show the quote alone */ }
+  try { doc = await loadDocument(c.document_id); } catch (e) { /* removed since: show the quote alone */ }
   const where = [];
   if (c.page) where.push(`page ${c.page}`);
   const passage = el("div", { class: "passage" });
@@ -170,14 +310,14 @@ async function showCitation(answer, n, button) {
     el("div", { class: "source-name" }, basename(c.source)),
     el("div", { class: "source-where" }, where.join(" · ")),
     passage,
-    ...(doc ? [el("a", { href: "#", class: "open-document", onclick: (ev) => { ev.preventDefault(); openViewer(c.source, c.start, c.end); } },
+    ...(doc ? [el("a", { href: "#", class: "open-document", onclick: (ev) => { ev.preventDefault(); openViewer(c.document_id, c.source, c.start, c.end); } },
       "Open the whole document at this place →")] : []),
   );
 }
 
-async function openViewer(source, start, end) {
+async function openViewer(id, source, start, end) {
   let doc;
-  try { doc = await loadDocument(source); } catch (e) { alert(`Cannot open ${basename(source)}: ${e.message}`); return; }
+  try { doc = await loadDocument(id); } catch (e) { alert(`Cannot open ${basename(source)}: ${e.message}`); return; }
   const text = doc.text, s = utf16Index(text, start), e = utf16Index(text, end);
   $("#viewer-title").textContent = `${basename(source)}${doc.title ? " — " + doc.title : ""}`;
   const box = $("#viewer-text");
@@ -190,7 +330,9 @@ $("#close-viewer").addEventListener("click", () => { $("#doc-viewer").hidden = t
 $("#doc-viewer").addEventListener("click", (e) => { if (e.target.id === "doc-viewer") $("#doc-viewer").hidden = true; });
 $("#close-panel").addEventListener("click", () => { $("#citation-panel").hidden = true; });
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape") { $("#doc-viewer").hidden = true; }
+  if (e.key !== "Escape") return;
+  if (!$("#doc-viewer").hidden) $("#doc-viewer").hidden = true;
+  else if (state.busy && !e.target.closest?.(".edit-form, .rename-box")) state.controller?.abort();  // Esc stops an answer
 });
 
 // ---- asking: POST /api/chat and read its Server-Sent Events ------------------------------------
@@ -215,21 +357,35 @@ async function* sseEvents(response) {
   }
 }
 
-async function send() {
+function setBusy(busy) {
+  state.busy = busy;
+  $("#send").hidden = busy;
+  $("#stop").hidden = !busy;
+  document.body.classList.toggle("busy", busy);
+}
+
+function send() {
   const box = $("#question");
   const question = box.value.trim();
   if (!question || state.busy) return;
-  state.busy = true;
-  $("#send").disabled = true;
   box.value = "";
   autosize();
-  addUserMessage(question);
-  const msg = addAssistantMessage();
-  const bubble = msg.querySelector(".bubble");
+  ask(question, null);
+}
+
+// Stop aborts the request; the server notices the closed connection and stops generating.
+$("#stop").addEventListener("click", () => state.controller?.abort());
+
+async function ask(question, replaceFrom) {
+  setBusy(true);
+  const turn = addTurn(question);
+  const bubble = turn.msg.querySelector(".bubble");
+  const controller = state.controller = new AbortController();
   try {
     const res = await api("/api/chat", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ question, conversation_id: state.conversationId }),
+      method: "POST", headers: { "Content-Type": "application/json" }, signal: controller.signal,
+      body: JSON.stringify({ question, conversation_id: state.conversationId,
+                             ...(replaceFrom !== null && state.conversationId ? { replace_from: replaceFrom } : {}) }),
     });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
@@ -240,7 +396,7 @@ async function send() {
         const isNew = state.conversationId !== data.conversation_id;
         state.conversationId = data.conversation_id;
         localStorage.setItem("rag.conversation", data.conversation_id);
-        if (isNew) $("#chat-title").textContent = question;
+        if (isNew) { $("#chat-title").textContent = data.title || question; loadConversations(); }
       } else if (event === "status") {
         if (!bubble.textContent) bubble.dataset.status = "checking the evidence…";
       } else if (event === "token") {
@@ -248,19 +404,25 @@ async function send() {
         bubble.append(data.text);
         scrollDown();
       } else if (event === "final") {
-        renderAnswer(msg, data);
+        turn.mid = data.message_id;
+        renderAnswer(turn, data);
       } else if (event === "error") {
         throw new Error(data.detail);
       }
     }
-    if (msg.classList.contains("streaming")) throw new Error("the answer was cut off; try again");
+    if (turn.msg.classList.contains("streaming")) throw new Error("the answer was cut off; try again");
   } catch (e) {
-    msg.classList.remove("streaming");
-    msg.classList.add("error");
-    bubble.textContent = `Something went wrong: ${e.message}`;
+    delete bubble.dataset.status;
+    if (controller.signal.aborted) {
+      if (!bubble.textContent) bubble.textContent = "Stopped.";
+      renderStopped(turn, bubble.textContent);
+    } else {
+      bubble.textContent = `Something went wrong: ${e.message}`;
+      renderStopped(turn, null);
+    }
   } finally {
-    state.busy = false;
-    $("#send").disabled = false;
+    state.controller = null;
+    setBusy(false);
     loadConversations();
   }
 }
@@ -277,15 +439,78 @@ $("#question").addEventListener("keydown", (e) => {
 $("#composer").addEventListener("submit", (e) => { e.preventDefault(); send(); });
 
 // ---- conversations -----------------------------------------------------------------------------
+function shortDate(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
+    : d.toLocaleDateString(undefined, { day: "numeric", month: "short", year: d.getFullYear() === new Date().getFullYear() ? undefined : "numeric" });
+}
+
+let searchTimer = null;
+$("#conversation-search").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(loadConversations, 200);
+});
+
 async function loadConversations() {
+  const q = $("#conversation-search").value.trim();
   let items;
-  try { items = await apiJSON("/api/conversations"); } catch (e) { return; }
+  try { items = await apiJSON(`/api/conversations${q ? `?q=${encodeURIComponent(q)}` : ""}`); } catch (e) { return; }
   const list = $("#conversations");
-  list.replaceChildren(...items.map((c) => el("li", {
-    class: c.id === state.conversationId ? "active" : "", "data-id": c.id, title: c.title,
-    onclick: () => { openConversation(c.id); document.body.classList.remove("drawer-open"); },
-  }, el("span", { class: "title" }, c.title || "New chat"))));
-  if (!items.length) list.append(el("li", { class: "muted" }, "No conversations yet."));
+  list.replaceChildren(...items.map((c) => {
+    const title = el("span", { class: "title" }, c.title || "New chat");
+    const open = (e) => {
+      if (e.target.closest("button, input")) return;
+      openConversation(c.id);
+      document.body.classList.remove("drawer-open");
+    };
+    const li = el("li", {
+      class: c.id === state.conversationId ? "active" : "", "data-id": c.id, title: c.title, tabindex: "0",
+      onclick: open, onkeydown: (e) => { if (e.key === "Enter" && e.target === li) open(e); },
+    }, el("div", { class: "conv-text" }, title,
+      el("time", { datetime: c.updated_at, title: new Date(c.updated_at).toLocaleString() }, shortDate(c.updated_at))),
+    el("button", { type: "button", class: "rename icon", "aria-label": `Rename ${c.title || "conversation"}`, title: "Rename",
+      onclick: () => startRename(c, li, title) }, "✎"),
+    el("button", { type: "button", class: "delete icon", "aria-label": `Delete ${c.title || "conversation"}`, title: "Delete",
+      onclick: () => deleteConversation(c) }, "×"));
+    return li;
+  }));
+  if (!items.length) list.append(el("li", { class: "muted" }, q ? "No conversation matches." : "No conversations yet."));
+}
+
+function startRename(c, li, title) {
+  const input = el("input", { type: "text", class: "rename-box", "aria-label": "New name", maxlength: "200" });
+  input.value = c.title;
+  let done = false;
+  const finish = async (save) => {
+    if (done) return;
+    done = true;
+    const name = input.value.trim();
+    if (save && name && name !== c.title) {
+      try {
+        await apiJSON(`/api/conversations/${encodeURIComponent(c.id)}`, {
+          method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ title: name }) });
+        if (c.id === state.conversationId) $("#chat-title").textContent = name;
+      } catch (e) { alert(e.message); }
+    }
+    loadConversations();
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); finish(true); }
+    if (e.key === "Escape") finish(false);
+  });
+  input.addEventListener("blur", () => finish(true));
+  title.replaceWith(input);
+  input.focus();
+  input.select();
+}
+
+async function deleteConversation(c) {
+  if (!confirm(`Delete "${c.title || "New chat"}"?`)) return;
+  try { await apiJSON(`/api/conversations/${encodeURIComponent(c.id)}`, { method: "DELETE" }); } catch (e) { alert(e.message); }
+  if (c.id === state.conversationId) startNewChat();
+  loadConversations();
 }
 
 async function openConversation(id) {
@@ -295,10 +520,7 @@ async function openConversation(id) {
   $("#chat-title").textContent = conv.title || "New chat";
   $("#messages").replaceChildren();
   $("#citation-panel").hidden = true;
-  for (const m of conv.messages) {
-    addUserMessage(m.question);
-    renderAnswer(addAssistantMessage(), m.answer);
-  }
+  for (const m of conv.messages) renderAnswer(addTurn(m.question, m.id), m.answer);
   if (!conv.messages.length) newChatView();
   loadConversations();
 }
@@ -307,27 +529,60 @@ function newChatView() {
   $("#messages").replaceChildren(el("div", { class: "empty", id: "empty" }, el("h2", {}, "Ask your documents"),
     el("p", {}, "Every answer sentence cites the passage it came from.")));
 }
-$("#new-chat").addEventListener("click", () => {
+function startNewChat() {
   state.conversationId = null;  // created on the first question
   localStorage.removeItem("rag.conversation");
   $("#chat-title").textContent = "New chat";
   $("#citation-panel").hidden = true;
   newChatView();
+}
+$("#new-chat").addEventListener("click", () => {
+  startNewChat();
   loadConversations();
   document.body.classList.remove("drawer-open");
   $("#question").focus();
 });
 
 // ---- documents ---------------------------------------------------------------------------------
-async function loadDocuments() {
-  let docs;
-  try { docs = await apiJSON("/api/documents"); } catch (e) { return; }
-  const list = $("#documents");
-  list.replaceChildren(...docs.map((d) => el("li", { "data-id": d.id, title: d.source },
-    el("span", { class: "name" }, d.name), el("small", {}, `${d.chunks} chunks`),
-    el("button", { type: "button", "aria-label": `Remove ${d.name}`, onclick: () => removeDocument(d) }, "Remove"))));
-  if (!docs.length) list.append(el("li", {}, "No documents yet."));
+function humanSize(bytes) {
+  if (bytes === null || bytes === undefined) return "";
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10240 ? 1 : 0)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
+const SORTS = {
+  name: (a, b) => a.name.localeCompare(b.name),
+  newest: (a, b) => b.indexed_at.localeCompare(a.indexed_at),
+  size: (a, b) => (b.size ?? -1) - (a.size ?? -1),
+  type: (a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name),
+};
+
+async function loadDocuments() {
+  try { state.documents = await apiJSON("/api/documents"); } catch (e) { return; }
+  showDocuments();
+}
+
+function showDocuments() {
+  const q = $("#document-search").value.trim().toLowerCase();
+  const docs = state.documents
+    .filter((d) => !q || [d.name, d.folder, d.title].some((s) => s.toLowerCase().includes(q)))
+    .sort(SORTS[$("#document-sort").value] || SORTS.name);
+  const list = $("#documents");
+  list.replaceChildren(...docs.map((d) => {
+    const facts = [d.type.toUpperCase(), humanSize(d.size), `${d.chunks} chunk${d.chunks === 1 ? "" : "s"}`,
+      d.indexed_at ? `indexed ${shortDate(d.indexed_at)}` : "", d.encoding].filter(Boolean);
+    return el("li", { "data-id": d.id, title: d.source },
+      el("div", { class: "doc-text" },
+        el("span", { class: "name" }, d.name),
+        ...(d.title && d.title !== d.name ? [el("span", { class: "doc-title" }, d.title)] : []),
+        el("small", { class: "folder" }, d.uploaded ? "uploaded" : d.folder),
+        el("small", { class: "facts" }, facts.join(" · "))),
+      el("button", { type: "button", "aria-label": `Remove ${d.name}`, onclick: () => removeDocument(d) }, "Remove"));
+  }));
+  if (!docs.length) list.append(el("li", {}, state.documents.length ? "No document matches." : "No documents yet."));
+}
+$("#document-search").addEventListener("input", showDocuments);
+$("#document-sort").addEventListener("change", showDocuments);
 
 async function removeDocument(d) {
   if (!confirm(`Remove ${d.name} from the index?`)) return;
@@ -392,6 +647,27 @@ window.addEventListener("drop", (e) => {
   if (e.dataTransfer?.files?.length) uploadFiles([...e.dataTransfer.files]);
 });
 
+// ---- theme: the system's unless chosen here (theme.js applies it before the page paints) -------
+function effectiveTheme() {
+  return document.documentElement.dataset.theme
+    || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+}
+function showThemeButton() {
+  const dark = effectiveTheme() === "dark";
+  const b = $("#theme-toggle");
+  b.textContent = dark ? "☀" : "☾";
+  b.setAttribute("aria-label", dark ? "Switch to light mode" : "Switch to dark mode");
+  b.title = b.getAttribute("aria-label");
+}
+$("#theme-toggle").addEventListener("click", () => {
+  const next = effectiveTheme() === "dark" ? "light" : "dark";
+  localStorage.setItem("rag.theme", next);
+  document.documentElement.dataset.theme = next;
+  showThemeButton();
+});
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", showThemeButton);
+showThemeButton();
+
 // ---- layout: tabs and the phone drawer -----------------------------------------------------------
 function showTab(name) {
   document.querySelectorAll(".tabs button").forEach((b) => {
@@ -412,5 +688,6 @@ $("#messages").addEventListener("click", () => document.body.classList.remove("d
   if (last) await openConversation(last).catch(() => localStorage.removeItem("rag.conversation"));
   await loadConversations();
   loadDocuments();
+  autosize();  // a narrow screen wraps the placeholder
   $("#question").focus();
 })();

@@ -1,0 +1,1 @@
+"""The JSON API under /api, one resource per module: questions, documents, conversations."""
