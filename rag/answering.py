@@ -267,14 +267,26 @@ def find_answer(question: Question, sentence: str, asked: set[str]) -> tuple[int
             return cont
     if not spans:
         return None
-    # The answer sits near the question's words: "X told BBC Newsnight" for "who told ...".
+    # The answer sits near the question's words: "X told BBC Newsnight" for "who told ...". Where
+    # the question ends on its verb or a preposition ("shipped from?"), the answer follows that word.
     anchors = [m.start() for m in re.finditer(r"\w+", sentence)
                if stem(m.group(0).lower()) in asked or m.group(0) in asked]
     if not anchors:
         return spans[0]
+    tail = re.search(r"(\w+)\W*$", question.text)
+    slot = None
+    if tail and re.fullmatch(r"from|to|in|at|by|of|for|with|on|into|after|before", tail.group(1), re.IGNORECASE):
+        words = [w for w in re.findall(r"\w+", question.text)[:-1] if stem(w.lower()) in asked]
+        if words:
+            hits = [m.end() for m in re.finditer(rf"\b{re.escape(stem(words[-1].lower()))}\w*", sentence,
+                                                 re.IGNORECASE)]
+            slot = hits[-1] if hits else None
 
     def distance(span: tuple[int, int]) -> float:
-        return min(min(abs(span[0] - x), abs(span[1] - x)) for x in anchors)
+        near = min(min(abs(span[0] - x), abs(span[1] - x)) for x in anchors)
+        if slot is not None:
+            return (0 if span[0] >= slot else 1, span[0] - slot if span[0] >= slot else near)
+        return (0, near)
 
     return min(spans, key=distance)
 

@@ -208,3 +208,8 @@ def test_code_lines_are_not_quoted_as_prose_answers_unless_code_is_asked(tmp_pat
     assert all(readme.read_text()[c.start:c.end] == c.quote for c in prose.citations)
     code = a.ask("What is the command to convert invoices with frobnicate?")
     assert code.text.startswith(("$ frobnicate", "frobnicate.convert"))
+
+
+def test_answer_follows_the_word_a_question_ends_on():
+    assert span("Where is the paint for the lighthouse shipped from?",
+                "The paint for the lighthouse on Quibbleton Point is shipped from Harwich every spring.") == "Harwich"
