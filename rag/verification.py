@@ -1,9 +1,24 @@
 """Checks an LLM answer sentence by sentence against the numbered passages it cites.
 
-A sentence is supported when (1) every name, number and date in it occurs in a passage it cites,
-and (2) its meaning is close to one sentence of those passages (cosine similarity with the
-bundled embedder). It does not judge whether the answer is relevant to the question; the
-answerer decides that before the LLM is called.
+A sentence is supported when
+1. every name, number and date in it occurs in a passage it cites;
+2. its meaning is close to one sentence of those passages, the best match (cosine similarity with
+   the bundled embedder);
+3. it keeps the polarity of that sentence: a "not", "never", "no" ... it adds is found, attached to
+   the same words, in a cited sentence, and a negation of the best match is kept wherever the
+   negated words are repeated;
+4. each of its numbers is bound to the same words as in the passage: near one occurrence of it
+   there, some word that is near it in the sentence ("70%" of "foreigners", not of another count);
+5. names and numbers it shares with the best match come in the same order around the same words
+   ("Kerry warned Fabius" is not "Fabius warned Kerry"), unless the voice changed ("... by X");
+6. each name comes from the best match, from another cited sentence the sentence is close to, or
+   from the sentence next to the best match when that one refers back with a pronoun.
+Checks 3-6 catch the errors an embedding cannot see (a negated or swapped sentence is as close to
+its source as a faithful one); they are rules on words and their order, not a parser, and were
+measured with bench/verification_set.py (BENCHMARKS.md, "Verification").
+
+It does not judge whether the answer is relevant to the question; the answerer decides that
+before the LLM is called.
 """
 
 from __future__ import annotations
@@ -16,7 +31,7 @@ from .chunking import split_sentences
 _CITE = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _AFTER_STOP = re.compile(r"([.!?][\"'”’]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_WORD = re.compile(r"(?<![\w'’])[^\W\d_][\w'’-]*")
 _MONTHS = ("january february march april may june july august september october november december "
            "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "
            "saturday sunday").split()
@@ -67,6 +82,7 @@ class Check:
     best_n: int | None
     similarity: float
     missing: tuple[str, ...]  # names, numbers or dates not found in the cited passages
+    reason: str = ""  # why it is not supported ("" when it is), e.g. "negation not in the source: not say"
 
 
 def split_draft(text: str) -> list[DraftSentence]:
@@ -103,10 +119,225 @@ def key_terms(sentence: str) -> list[str]:
 
 
 def _occurs(term: str, text: str) -> bool:
+    if term[:1].isdigit():  # "1970" of "the 1970s", "41" of "41st": the source writes it the same way
+        return re.search(rf"(?<![\d.,]){re.escape(term)}(?![\d]|[.,]\d)", text) is not None
     return re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text, re.IGNORECASE) is not None
 
 
+# --- words, in order, for the rules on negation, numbers and order -----------------------------------
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*|[%$€£]")
+_CONTRACTION = re.compile(r"\b(ca|wo|sha)n['’]t\b|n['’]t\b|\bcannot\b", re.IGNORECASE)
+_NEGATIONS = set("not never no none nobody nothing neither nor without".split())
+# Words a negation's scope skips over, and that carry no meaning of their own in a context.
+_FUNCTION = set(("a an the be been being is are was were am do does did has have had to of in on at by for "
+                 "with from as and or that this which who whom whose it its there than then so such also only "
+                 "yet ever always even still really just very more most any some can could will would shall "
+                 "should may might must one longer").split())
+# Measured on bench/verification_set.py: a negation is matched by the next two content words after
+# it, a number by the content words within three words of it, and two names' order is judged
+# swapped when half the words between them in the draft are between them in the source.
+_SCOPE = 2
+_NUMBER_WINDOW = 3
+_SWAPPED_BETWEEN = 0.5
+_PRONOUNS = set("he she it they his her its their him them this these those".split())
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str  # as written, contractions expanded ("didn't" -> "did", "not")
+    low: str
+    stem: str
+    term: bool  # a name or a number: what must be found in the source
+    number: bool
+
+
+def _stem(word: str) -> str:
+    word = word.lower().removesuffix("'s").removesuffix("’s")
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _tokens(sentence: str) -> list[_Token]:
+    def expand(m: re.Match) -> str:
+        stem = (m.group(1) or "").lower()
+        return {"ca": "can not", "wo": "will not", "sha": "shall not"}.get(stem, " not") if m.group(0).lower() != "cannot" \
+            else "can not"
+
+    text = _CONTRACTION.sub(expand, sentence)
+    out = []
+    for i, m in enumerate(_TOKEN.finditer(text)):
+        word = m.group(0)
+        low = word.lower()
+        number = word[0].isdigit()
+        name = (word[0].isupper() and low.removesuffix("'s").removesuffix("’s") not in _COMMON
+                and low not in _FUNCTION and low not in _NEGATIONS and not (i == 0 and low in _PRONOUNS))
+        out.append(_Token(word, low, _stem(word), number or name or low in _MONTHS, number))
+    return out
+
+
+def _number_key(token: _Token) -> str:
+    return token.text.replace(",", "")
+
+
+def _negations(tokens: list[_Token]) -> list[set[str]]:
+    """Each negation's scope: the stems of the next content words after it."""
+    scopes = []
+    for i, t in enumerate(tokens):
+        if t.low in _NEGATIONS:
+            scope = [u.stem for u in tokens[i + 1:] if u.low not in _FUNCTION and u.low not in _NEGATIONS][:_SCOPE]
+            scopes.append(set(scope))
+    return scopes
+
+
+def _polarity_conflict(draft: list[_Token], best: list[_Token], drawn_on: list[list[_Token]]) -> str:
+    source_scopes = [scope for sentence in drawn_on for scope in _negations(sentence)]
+    draft_scopes = _negations(draft)
+    for scope in draft_scopes:
+        match = next((other for other in source_scopes if scope & other or not (scope or other)), None)
+        if match is None:
+            return f"negation not in the source: not {' '.join(sorted(scope))}"
+        source_scopes.remove(match)  # "not no ..." is not "no ...": each negation matches one
+    draft_stems = {t.stem for t in draft}
+    for scope in _negations(best):
+        kept = scope & draft_stems
+        if kept and not any(kept & other for other in draft_scopes):
+            return f"negation of the source dropped: not {' '.join(sorted(kept))}"
+    return ""
+
+
+def _context(tokens: list[_Token], i: int) -> set[str]:
+    window = tokens[max(0, i - _NUMBER_WINDOW): i] + tokens[i + 1: i + 1 + _NUMBER_WINDOW]
+    return {t.stem for t in window if not t.number and t.low not in _FUNCTION}
+
+
+def _number_conflict(draft: list[_Token], best: list[_Token], drawn_on: list[list[_Token]]) -> str:
+    """A number of the draft must occur in a sentence it draws on, as often as there, near a word it
+    is near in the draft ("70%" of "foreigners", not of another count)."""
+    def count(tokens: list[_Token], key: str) -> int:
+        return sum(t.number and _number_key(t) == key for t in tokens)
+
+    for i, t in enumerate(draft):
+        if not t.number:
+            continue
+        key = _number_key(t)
+        places = [_context(s, j) for s in drawn_on for j, u in enumerate(s) if u.number and _number_key(u) == key]
+        if not places:
+            return f"number {t.text} is not in the sentence the draft matches"
+        if count(best, key) and count(draft, key) > count(best, key):
+            return f"number {t.text} more often than in the source"
+        context = _context(draft, i)
+        # A phrase moved to the end keeps its number but not its neighbours: "In 1840, X did Y"
+        # -> "X did Y in 1840". What the number is said of is then the whole sentence.
+        at_edge = all(u.low in _FUNCTION or u.number for u in draft[:i]) or \
+            all(u.low in _FUNCTION or u.number for u in draft[i + 1:])
+        if context and not at_edge and not any(context & place for place in places):
+            return f"number {t.text} bound to other words than in the source"
+    return ""
+
+
+def _order_conflict(draft: list[_Token], best: list[_Token]) -> str:
+    def once(tokens: list[_Token]) -> dict[str, int]:
+        seen: dict[str, list[int]] = {}
+        for i, t in enumerate(tokens):
+            if t.term:
+                seen.setdefault(t.low, []).append(i)
+        return {k: v[0] for k, v in seen.items() if len(v) == 1}
+
+    def between(tokens: list[_Token], a: int, b: int) -> tuple[set[str], set[str]]:
+        words = [t for t in tokens[a + 1: b] if not t.term and t.low not in ("and", "or")]
+        return {t.stem for t in words if t.low not in _FUNCTION}, {t.low for t in words if t.low in _FUNCTION}
+
+    in_draft, in_best = once(draft), once(best)
+    draft_stems = {t.stem for t in draft}
+    shared = sorted((i, k) for k, i in in_draft.items() if k in in_best)
+    for x, (ia, a) in enumerate(shared):
+        for ib, b in shared[x + 1:]:
+            if all(t.term for t in draft[ia: ib + 1]):
+                continue  # one name of several words, or a list of names
+            ja, jb = in_best[a], in_best[b]
+            if ja < jb:
+                continue
+            (words, small), (source_words, source_small) = between(draft, ia, ib), between(best, jb, ja)
+            if ("by" in small) != ("by" in source_small):
+                continue  # active and passive: "X founded Y" is "Y was founded by X"
+            # The words between them in the draft come from between them in the source, reversed;
+            # a draft may leave some out ("A (born 1990) is a B" -> "B is a A"). Only "of", "in" ...
+            # between them ("A of B" -> "B of A") counts when that is all there is in both.
+            if words:
+                swapped = len(words & source_words) / len(words) >= _SWAPPED_BETWEEN
+            else:  # words the draft left out ("A (born 1990) is a B") do not count
+                swapped = bool(small) and not source_words & draft_stems and small <= source_small
+            # and what is around the pair stays in place: "He said A beat B." -> "He said B beat A."
+            in_place = (_beside(draft, ia, -1) == _beside(best, jb, -1)
+                        or _beside(draft, ib, 1) == _beside(best, ja, 1))
+            if swapped and in_place:
+                return f"{draft[ia].text} and {draft[ib].text} in the opposite order to the source"
+    return ""
+
+
+def _beside(tokens: list[_Token], k: int, step: int) -> str | None:
+    """The first word before (step -1) or after (1) the name at k, past the rest of the name."""
+    k += step
+    while 0 <= k < len(tokens) and (tokens[k].term or tokens[k].low in ("the", "a", "an")):
+        k += step
+    return tokens[k].low if 0 <= k < len(tokens) else None
+
+
+_RUN = re.compile(r"(?<![\w'’-])[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)+")
+
+
+def _name_conflict(text: str, draft: list[_Token], best: int, tokens: list[list[_Token]], drawn_on: set[int]) -> str:
+    """Every name from a sentence the draft draws on, or from the sentence before the best match
+    when that one starts with "He", "It" ... and the draft names whom it means; a name of several
+    words as one in the source ("Yale University" is not in "Yale ... Oxford University")."""
+    allowed = set(drawn_on)
+    if best > 0 and tokens[best] and tokens[best][0].low in _PRONOUNS and draft and draft[0].low not in _PRONOUNS:
+        allowed.add(best - 1)
+    words = {t.low for j in allowed for t in tokens[j]}
+    for t in draft:
+        if t.term and not t.number and t.low not in words and t.low.removesuffix("'s") not in words:
+            return f"{t.text} is not in the sentence the draft matches"
+    for m in _RUN.finditer(text):
+        name = [_bare(w) for w in _TOKEN.findall(m.group(0))]
+        while name and name[0] in _COMMON:
+            name = name[1:]  # "The Oberoi Group", "It's New Zealand's"
+        if len(name) > 1 and not any(_holds(tokens[j], name) for j in allowed):
+            return f"{' '.join(name)} is not one name in the source"
+    return ""
+
+
+def _bare(word: str) -> str:
+    return word.lower().removesuffix("'s").removesuffix("’s")
+
+
+def _holds(tokens: list[_Token], name: list[str], gap: int = 2) -> bool:
+    """Whether the words of `name` occur in order, at most `gap` words apart ("Lendley C. (Lynn) Black")."""
+    words = [_bare(t.text) for t in tokens]
+    for start, word in enumerate(words):
+        if word != name[0]:
+            continue
+        at = start
+        for part in name[1:]:
+            nxt = next((k for k in range(at + 1, min(at + 2 + gap, len(words))) if words[k] == part), None)
+            if nxt is None:
+                break
+            at = nxt
+        else:
+            return True
+    return False
+
+
 class Verifier:
+    """Checks draft sentences against the passages they cite.
+
+        verifier = Verifier(SentenceEmbeddings("bundled", 32), settings.verify_min_similarity)
+        checks = verifier.check(split_draft(llm_output), passages)
+        kept = [c.draft.text for c in checks if c.supported]
+    """
+
     def __init__(self, embedder, min_similarity: float = 0.6):
         self.embedder = embedder
         self.min_similarity = min_similarity
@@ -122,6 +353,7 @@ class Verifier:
         vectors = self.embedder.encode([d.text for d in drafts] + [s.text for _, s in flat])
         draft_vecs, source_vecs = vectors[: len(drafts)], vectors[len(drafts):]
         sims = draft_vecs @ source_vecs.T  # normalised embeddings: cosine
+        source_tokens = [_tokens(s.text) for _, s in flat]
         checks = []
         for i, draft in enumerate(drafts):
             cited = tuple(n for n in dict.fromkeys(draft.cited) if n in by_n)
@@ -135,6 +367,28 @@ class Verifier:
             cited_text = " ".join(by_n[n].text for n in cited)
             missing = tuple(t for t in key_terms(draft.text) if not _occurs(t, cited_text))
             similarity = float(sims[i, j])
-            checks.append(Check(draft, not missing and similarity >= self.min_similarity, cited, flat[j][1],
-                                flat[j][0], similarity, missing))
+            reason = ""
+            if missing:
+                reason = f"not in the cited passages: {', '.join(missing)}"
+            elif similarity < self.min_similarity:
+                reason = f"similarity {similarity:.2f} below {self.min_similarity}"
+            else:
+                reason = self._conflict(draft.text, j, candidates, source_tokens,
+                                        {k for k in candidates if sims[i, k] >= self.min_similarity})
+            checks.append(Check(draft, not reason, cited, flat[j][1], flat[j][0], similarity, missing, reason))
         return checks
+
+    @staticmethod
+    def _conflict(text: str, best: int, candidates: list[int], source_tokens: list[list[_Token]], close: set[int]) -> str:
+        draft = _tokens(text)
+        # The sentences the draft draws on: its best match, and any other close to it that gives it
+        # words the best match lacks (a name alone is not enough: that is how a name is swapped in).
+        own = {t.stem for t in source_tokens[best]}
+        words = {t.stem for t in draft if not t.term and t.low not in _FUNCTION} - own
+        drawn = [k for k in candidates if k == best or (k in close and words & {t.stem for t in source_tokens[k]})]
+        drawn_on = [source_tokens[k] for k in drawn]
+        return (_polarity_conflict(draft, source_tokens[best], drawn_on)
+                or _number_conflict(draft, source_tokens[best], drawn_on)
+                or _order_conflict(draft, source_tokens[best])
+                or _name_conflict(text, draft, candidates.index(best), [source_tokens[k] for k in candidates],
+                                  {candidates.index(k) for k in drawn}))
