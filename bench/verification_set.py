@@ -101,7 +101,7 @@ def names(sentence: str) -> list[re.Match]:
         if m.start() == 0 or sentence[:m.start()].strip() in ('"', "“", "'"):
             if first.lower() in _LOWER_START or " " not in text:
                 continue  # a capital only because the sentence starts: "Long after ...", "Annual fees ..."
-        if "." in text or len(text) < 2:
+        if "." in text or len(text) < 2 or re.match(r"(It|That|There|What|He|She|Let|I|Here|Who)['’]", text):
             continue  # "U.S", "C" of "°C": abbreviations and symbols, not names to move
         if text.lower() in _MONTHS or text.lower() in _LOWER_START or text in ("I",):
             continue
@@ -193,10 +193,17 @@ def said_to_end(s):
     verb = "said" if m.group(2).startswith("told") else m.group(2)
     claim = m.group(3).strip()
     if claim.startswith('"') and claim.endswith('"'):
-        return f'{claim[:-1]}," {m.group(1)} {verb}.'
+        return f'{claim[:-1]}," {_decap(m.group(1))} {verb}.'
     if '"' in claim:
         return None
-    return f"{_cap(claim)}, {m.group(1)} {verb}."
+    return f"{_cap(claim)}, {_decap(m.group(1))} {verb}."
+
+
+def according_to(s):
+    m = _SAID_THAT.match(s)
+    if not m or not names(m.group(1)) or '"' in m.group(1) + m.group(3) or m.group(2).startswith("told"):
+        return None
+    return f"According to {m.group(1)}, {_decap(m.group(3))}."
 
 
 def said_to_front(s):
@@ -211,7 +218,7 @@ def said_to_front(s):
     return f'{_cap(speaker)} {verb}: "{claim}."'
 
 
-_VERB_SYNONYMS = [(" said ", " stated "), (" says ", " states "), (" stated ", " said "), (" announced ", " said "),
+_VERB_SYNONYMS = [(" said ", " stated "), (" says ", " states "), (" stated ", " said "),
                   (" added ", " said "), (" added.", " said."), (" said.", " stated."), (" noted ", " said ")]
 _WORD_SYNONYMS = [("approximately", "about"), ("roughly", "about"), ("purchased", "bought"), ("commenced", "began"),
                   ("began", "started"), ("In addition, ", ""), ("However, ", ""), ("Additionally, ", ""),
@@ -266,7 +273,7 @@ def passive_to_active(s):
 
 
 REWRITES = {f.__name__: f for f in (front_to_end, drop_front, clause_to_end, drop_concessive, drop_apposition,
-                                    drop_parenthesis, drop_trailing_clause, said_to_end, said_to_front,
+                                    drop_parenthesis, drop_trailing_clause, said_to_end, said_to_front, according_to,
                                     reporting_synonym, word_synonym, contraction, passive_to_active)}
 
 
@@ -300,7 +307,7 @@ def negate(s: str, rng: random.Random) -> tuple[str, str] | None:
             return s[:m.start()] + "can" + s[m.end():], "negation_removed"
         if text == "n't":
             stem = s[:m.start()]
-            stem = stem[:-2] + "ill" if stem.endswith("wo") else stem[:-2] if stem.endswith("ca") else stem
+            stem = stem[:-2] + "will" if stem.endswith("wo") else stem[:-2] + "can" if stem.endswith("ca") else stem
             return stem + s[m.end():], "negation_removed"
         return s[:m.start()] + s[m.end():], "negation_removed"
     first = names(s)
@@ -363,8 +370,8 @@ def replace_entity(s: str, doc_names: list[str], rng: random.Random, source: str
         return None
     m = rng.choice(found)
     low = source.lower()
-    pool = [n for n in doc_names if n.lower() not in low and m.group(0).lower() not in n.lower()
-            and n.lower() not in m.group(0).lower()]
+    old_words = set(re.findall(r"\w+", m.group(0).lower()))
+    pool = [n for n in doc_names if n.lower() not in low and not old_words & set(re.findall(r"\w+", n.lower()))]
     if not pool:
         return None
     return s[:m.start()] + rng.choice(pool) + s[m.end():], "name_from_document"
@@ -384,46 +391,54 @@ def build(docs: list[tuple[str, list[str]]], per_kind: int, faithful: int, seed:
     for origin, sents in docs:
         candidates += [(origin, sents, i) for i, s in enumerate(sents) if _usable(s)]
     rng.shuffle(candidates)
+    candidates.sort(key=lambda c: not c[0].startswith("seed:"))  # the seed article first, all of it
     want = {"faithful": faithful, **{k: per_kind for k in KINDS}}
     got: Counter = Counter()
     per_origin: Counter = Counter()
     used: Counter = Counter()
+    removed = 0
     rows = []
     for origin, sents, i in candidates:
         if all(got[k] >= want[k] for k in want):
             break
-        if per_origin[origin] >= 3:
+        if per_origin[origin] >= (30 if origin.startswith("seed:") else 3):
             continue
         s = sents[i]
         text = " ".join(sents)
         doc_numbers = list(dict.fromkeys(m.group(0) for m in _NUM.finditer(text)))
         doc_names = list(dict.fromkeys(m.group(0) for t in sents for m in names(t)))
         rewritten = paraphrase(s, rng)
-        kind = min(want, key=lambda k: (got[k] / want[k], rng.random()))
-        if got[kind] >= want[kind]:
+        make = {"negation": lambda t: negate(t, rng), "swap": lambda t: swap(t, rng),
+                "number": lambda t: change_number(t, doc_numbers, rng),
+                "entity": lambda t: replace_entity(t, doc_names, rng, s)}
+        kinds = sorted((k for k in want if got[k] < want[k]), key=lambda k: (got[k] / want[k], rng.random()))
+        if _NEG.search(s) and removed < per_kind // 3 and "negation" in kinds:
+            kinds.remove("negation")
+            kinds.insert(0, "negation")  # few sentences hold a negation: each of them gives one to remove
+        made = None
+        for kind in kinds:  # the kind most wanted that this sentence can give
+            if kind == "faithful":
+                if not rewritten or any(used[r] >= faithful // 6 for r in rewritten[1]):
+                    continue  # no one rule makes more than a sixth of the faithful drafts
+                used.update(rewritten[1])
+                made = rewritten[0], "+".join(rewritten[1])
+            else:
+                if rewritten and rng.random() < 0.5:  # on a faithful rewrite, or on the source itself
+                    out = make[kind](rewritten[0])
+                    made = (out[0], "+".join(rewritten[1]) + "+" + out[1]) if out else None
+                if not made:
+                    made = make[kind](s)
+            if made and made[0] != s:
+                break
+            made = None
+        if not made:
             continue
-        if kind == "faithful":
-            if not rewritten or any(used[r] >= faithful // 6 for r in rewritten[1]):
-                continue  # no one rule makes more than a sixth of the faithful drafts
-            used.update(rewritten[1])
-            draft, how = rewritten[0], "+".join(rewritten[1])
-        else:
-            base, base_how = (rewritten[0], "+".join(rewritten[1]) + "+") if rewritten and rng.random() < 0.5 else (s, "")
-            made = {"negation": lambda t: negate(t, rng), "swap": lambda t: swap(t, rng),
-                    "number": lambda t: change_number(t, doc_numbers, rng),
-                    "entity": lambda t: replace_entity(t, doc_names, rng, s)}[kind](base)
-            if not made and base != s:
-                base, base_how = s, ""
-                made = {"negation": lambda t: negate(t, rng), "swap": lambda t: swap(t, rng),
-                        "number": lambda t: change_number(t, doc_numbers, rng),
-                        "entity": lambda t: replace_entity(t, doc_names, rng, s)}[kind](base)
-            if not made or made[0] == base:
-                continue
-            draft, how = made[0], base_how + made[1]
+        draft, how = made
         rows.append({"source_sentence": s, "draft": draft, "label": kind, "origin": origin, "rule": how,
                      "before": sents[i - 1] if i > 0 else "", "after": sents[i + 1] if i + 1 < len(sents) else ""})
         got[kind] += 1
         per_origin[origin] += 1
+        removed += how.endswith("negation_removed")
     return rows
 
 

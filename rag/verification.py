@@ -120,13 +120,13 @@ def key_terms(sentence: str) -> list[str]:
 
 def _occurs(term: str, text: str) -> bool:
     if term[:1].isdigit():  # "1970" of "the 1970s", "41" of "41st": the source writes it the same way
-        return re.search(rf"(?<![\d.,]){re.escape(term)}(?![\d]|[.,]\d)", text) is not None
+        return re.search(rf"(?<!\d)(?<!\d[.,]){re.escape(term)}(?!\d|[.,]\d)", text) is not None
     return re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text, re.IGNORECASE) is not None
 
 
 # --- words, in order, for the rules on negation, numbers and order -----------------------------------
 
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*|[%$€£]")
+_TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_]+(?:['’-][^\W\d_]+)*|[%$€£]")
 _CONTRACTION = re.compile(r"\b(ca|wo|sha)n['’]t\b|n['’]t\b|\bcannot\b", re.IGNORECASE)
 _NEGATIONS = set("not never no none nobody nothing neither nor without".split())
 # Words a negation's scope skips over, and that carry no meaning of their own in a context.
@@ -140,6 +140,10 @@ _FUNCTION = set(("a an the be been being is are was were am do does did has have
 _SCOPE = 2
 _NUMBER_WINDOW = 3
 _SWAPPED_BETWEEN = 0.5
+# A name's neighbours for the role rule: the two nearest content words each side, at most this
+# many words away and never past a comma (bench/verification_set.py).
+_ROLE_WINDOW = 6
+_DATE_PREPOSITIONS = set("in on at since by from until till during after before".split())
 _PRONOUNS = set("he she it they his her its their him them this these those".split())
 
 
@@ -150,10 +154,17 @@ class _Token:
     stem: str
     term: bool  # a name or a number: what must be found in the source
     number: bool
+    joined: bool = False  # nothing but spaces between it and the word before: "John Kerry", not "Paris, France"
+
+
+# Reporting verbs are the commonest rewording ("X said" -> "X stated"); they compare as one word.
+_REPORTING = set("say says said state states stated tell tells told add adds added note notes noted".split())
 
 
 def _stem(word: str) -> str:
     word = word.lower().removesuffix("'s").removesuffix("’s")
+    if word in _REPORTING:
+        return "say"
     for suffix in ("ing", "ed", "es", "s", "ly"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
@@ -168,13 +179,16 @@ def _tokens(sentence: str) -> list[_Token]:
 
     text = _CONTRACTION.sub(expand, sentence)
     out = []
+    previous_end = None
     for i, m in enumerate(_TOKEN.finditer(text)):
+        joined = previous_end is not None and not text[previous_end:m.start()].strip()
+        previous_end = m.end()
         word = m.group(0)
         low = word.lower()
         number = word[0].isdigit()
         name = (word[0].isupper() and low.removesuffix("'s").removesuffix("’s") not in _COMMON
                 and low not in _FUNCTION and low not in _NEGATIONS and not (i == 0 and low in _PRONOUNS))
-        out.append(_Token(word, low, _stem(word), number or name or low in _MONTHS, number))
+        out.append(_Token(word, low, _stem(word), number or name or low in _MONTHS, number, joined))
     return out
 
 
@@ -183,11 +197,13 @@ def _number_key(token: _Token) -> str:
 
 
 def _negations(tokens: list[_Token]) -> list[set[str]]:
-    """Each negation's scope: the stems of the next content words after it."""
+    """Each negation's scope: the stems of the next content words after it (of the next words, when
+    none follows: "can and cannot do")."""
     scopes = []
     for i, t in enumerate(tokens):
         if t.low in _NEGATIONS:
-            scope = [u.stem for u in tokens[i + 1:] if u.low not in _FUNCTION and u.low not in _NEGATIONS][:_SCOPE]
+            after = [u for u in tokens[i + 1:] if u.low not in _NEGATIONS]
+            scope = [u.stem for u in after if u.low not in _FUNCTION][:_SCOPE] or [u.stem for u in after][:_SCOPE]
             scopes.append(set(scope))
     return scopes
 
@@ -231,36 +247,50 @@ def _number_conflict(draft: list[_Token], best: list[_Token], drawn_on: list[lis
         context = _context(draft, i)
         # A phrase moved to the end keeps its number but not its neighbours: "In 1840, X did Y"
         # -> "X did Y in 1840". What the number is said of is then the whole sentence.
-        at_edge = all(u.low in _FUNCTION or u.number for u in draft[:i]) or \
+        at_edge = all(u.low in _FUNCTION or u.number for u in draft[:i]) or (
             all(u.low in _FUNCTION or u.number for u in draft[i + 1:])
-        if context and not at_edge and not any(context & place for place in places):
+            and any(u.low in _DATE_PREPOSITIONS for u in draft[max(0, i - 3):i]))
+        if context and not at_edge and not any(context & place or not place for place in places):
             return f"number {t.text} bound to other words than in the source"
     return ""
 
 
-def _order_conflict(draft: list[_Token], best: list[_Token]) -> str:
-    def once(tokens: list[_Token]) -> dict[str, int]:
-        seen: dict[str, list[int]] = {}
-        for i, t in enumerate(tokens):
-            if t.term:
-                seen.setdefault(t.low, []).append(i)
-        return {k: v[0] for k, v in seen.items() if len(v) == 1}
+def _names_once(tokens: list[_Token]) -> dict[tuple[str, ...], tuple[int, int]]:
+    """Each name or number that occurs once, as (first, last) token: single words, and the names of
+    several words ("Berry Oakley" once, though "Berry" is also in "Berry Duane Oakley")."""
+    items: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+    i = 0
+    while i < len(tokens):
+        if not tokens[i].term:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(tokens) and tokens[j + 1].term and tokens[j + 1].joined:
+            j += 1
+        for k in range(i, j + 1):
+            items.setdefault((tokens[k].low,), []).append((k, k))
+        if j > i:
+            items.setdefault(tuple(t.low for t in tokens[i:j + 1]), []).append((i, j))
+        i = j + 1
+    return {key: places[0] for key, places in items.items() if len(places) == 1}
 
+
+def _order_conflict(draft: list[_Token], best: list[_Token]) -> str:
     def between(tokens: list[_Token], a: int, b: int) -> tuple[set[str], set[str]]:
-        words = [t for t in tokens[a + 1: b] if not t.term and t.low not in ("and", "or")]
+        words = [t for t in tokens[a + 1: b] if not t.term and t.low not in ("and", "or") and len(t.low) > 1]
         return {t.stem for t in words if t.low not in _FUNCTION}, {t.low for t in words if t.low in _FUNCTION}
 
-    in_draft, in_best = once(draft), once(best)
+    in_draft, in_best = _names_once(draft), _names_once(best)
     draft_stems = {t.stem for t in draft}
-    shared = sorted((i, k) for k, i in in_draft.items() if k in in_best)
-    for x, (ia, a) in enumerate(shared):
-        for ib, b in shared[x + 1:]:
-            if all(t.term for t in draft[ia: ib + 1]):
-                continue  # one name of several words, or a list of names
-            ja, jb = in_best[a], in_best[b]
-            if ja < jb:
-                continue
-            (words, small), (source_words, source_small) = between(draft, ia, ib), between(best, jb, ja)
+    shared = sorted((span, key) for key, span in in_draft.items() if key in in_best)
+    for x, ((a0, a1), a) in enumerate(shared):
+        for (b0, b1), b in shared[x + 1:]:
+            if b0 <= a1 or all(t.term for t in draft[a0: b1 + 1]):
+                continue  # overlapping, one name of several words, or a list of names
+            (s_a0, s_a1), (s_b0, s_b1) = in_best[a], in_best[b]
+            if s_a0 <= s_b1:
+                continue  # same order as in the source (or overlapping there)
+            (words, small), (source_words, source_small) = between(draft, a1, b0), between(best, s_b1, s_a0)
             if ("by" in small) != ("by" in source_small):
                 continue  # active and passive: "X founded Y" is "Y was founded by X"
             # The words between them in the draft come from between them in the source, reversed;
@@ -271,10 +301,63 @@ def _order_conflict(draft: list[_Token], best: list[_Token]) -> str:
             else:  # words the draft left out ("A (born 1990) is a B") do not count
                 swapped = bool(small) and not source_words & draft_stems and small <= source_small
             # and what is around the pair stays in place: "He said A beat B." -> "He said B beat A."
-            in_place = (_beside(draft, ia, -1) == _beside(best, jb, -1)
-                        or _beside(draft, ib, 1) == _beside(best, ja, 1))
+            in_place = (_beside(draft, a0, -1) == _beside(best, s_b0, -1)
+                        or _beside(draft, b1, 1) == _beside(best, s_a1, 1))
             if swapped and in_place:
-                return f"{draft[ia].text} and {draft[ib].text} in the opposite order to the source"
+                return f"{' '.join(a)} and {' '.join(b)} in the opposite order to the source"
+    return ""
+
+
+def _runs(tokens: list[_Token]) -> list[tuple[int, int]]:
+    """(first, last) token of each name of one or more words; numbers are not names."""
+    out, i = [], 0
+    while i < len(tokens):
+        if tokens[i].term and not tokens[i].number:
+            j = i
+            while j + 1 < len(tokens) and tokens[j + 1].term and not tokens[j + 1].number and tokens[j + 1].joined:
+                j += 1
+            out.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def _role_conflict(draft: list[_Token], best: list[_Token]) -> str:
+    """A name put where the source has another name that the draft leaves out: "IS is untouched in
+    Syria" from "... degraded in Iraq and Syria, it is untouched in Libya". Not when the other name
+    lay between the two in the source: then the draft left out what stood between ("Whiton, an
+    official of the Bush administration, called" -> "Whiton called")."""
+    def around(tokens: list[_Token], a: int, b: int) -> dict[str, int]:
+        """The nearest content words either side, within the clause ("Syria, it has been" stops at
+        the comma). "Said" is left out: who says what is the order rule's to judge."""
+        out: dict[str, int] = {}
+        for step, k, stop in ((-1, a - 1, max(-1, a - 1 - _ROLE_WINDOW)), (1, b + 1, min(len(tokens), b + 1 + _ROLE_WINDOW))):
+            found = 0
+            while k != stop and found < 2 and (tokens[k + 1].joined if step < 0 else tokens[k].joined):
+                t = tokens[k]
+                if not t.term and t.low not in _FUNCTION and t.stem != "say":
+                    out[t.stem] = k
+                    found += 1
+                k += step
+        return out
+
+    in_draft = {t.low for t in draft}
+    source_runs = [(tuple(t.low for t in best[a:b + 1]), a, around(best, a, b)) for a, b in _runs(best)]
+    for a, b in _runs(draft):
+        name = set(t.low for t in draft[a:b + 1])
+        own = [(at, context) for key, at, context in source_runs if name & set(key)]
+        if not own:
+            continue  # not in the best match: the other rules judge where it comes from
+        context = around(draft, a, b)
+        if not context or not any(c for _, c in own) or any(context.keys() & c for _, c in own):
+            continue  # nothing to compare, or near the same words as in the source
+        for key, other_at, other in source_runs:
+            if set(key) & in_draft:
+                continue
+            for word in context.keys() & other.keys():
+                if not any(min(at, other[word]) < other_at < max(at, other[word]) for at, _ in own):
+                    return f"{' '.join(t.text for t in draft[a:b + 1])} where the source has {' '.join(key)}"
     return ""
 
 
@@ -291,22 +374,43 @@ _RUN = re.compile(r"(?<![\w'’-])[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)+")
 
 def _name_conflict(text: str, draft: list[_Token], best: int, tokens: list[list[_Token]], drawn_on: set[int]) -> str:
     """Every name from a sentence the draft draws on, or from the sentence before the best match
-    when that one starts with "He", "It" ... and the draft names whom it means; a name of several
-    words as one in the source ("Yale University" is not in "Yale ... Oxford University")."""
+    when that one starts with "He", "It" ... and the draft names whom it means, or, for the speaker
+    ("X said", "according to X") of a best match that names none, from a sentence next to it; a name
+    of several words as one in the source ("Yale University" is not in "Yale ... Oxford University")."""
     allowed = set(drawn_on)
     if best > 0 and tokens[best] and tokens[best][0].low in _PRONOUNS and draft and draft[0].low not in _PRONOUNS:
         allowed.add(best - 1)
     words = {t.low for j in allowed for t in tokens[j]}
-    for t in draft:
-        if t.term and not t.number and t.low not in words and t.low.removesuffix("'s") not in words:
-            return f"{t.text} is not in the sentence the draft matches"
+    speakers = set()
+    if not any(t.low in _SPEAKS for t in tokens[best]):  # a quotation goes on: '"..." X said. "..."'
+        speakers = {t.low for j in (best - 1, best + 1) if 0 <= j < len(tokens) for t in tokens[j]}
+    for i, t in enumerate(draft):
+        if not t.term or t.number or t.low in words or t.low.removesuffix("'s") in words:
+            continue
+        if t.low in speakers and _speaker(draft, i):
+            continue
+        return f"{t.text} is not in the sentence the draft matches"
     for m in _RUN.finditer(text):
-        name = [_bare(w) for w in _TOKEN.findall(m.group(0))]
+        name = [_bare(t.text) for t in _tokens(m.group(0))]
         while name and name[0] in _COMMON:
             name = name[1:]  # "The Oberoi Group", "It's New Zealand's"
         if len(name) > 1 and not any(_holds(tokens[j], name) for j in allowed):
             return f"{' '.join(name)} is not one name in the source"
     return ""
+
+
+_SPEAKS = set("said says told tells added adds stated states noted notes warned according explained".split())
+
+
+def _speaker(tokens: list[_Token], i: int) -> bool:
+    """Whether the name at i says something: "X said", "said X", "according to X"."""
+    j, k = i - 1, i + 1
+    while j >= 0 and tokens[j].term and tokens[j].joined:
+        j -= 1
+    while k < len(tokens) and tokens[k].term and tokens[k].joined:
+        k += 1
+    near = [tokens[x] for x in (j, j - 1, k) if 0 <= x < len(tokens)]
+    return any(t.low in _SPEAKS for t in near)
 
 
 def _bare(word: str) -> str:
@@ -390,5 +494,6 @@ class Verifier:
         return (_polarity_conflict(draft, source_tokens[best], drawn_on)
                 or _number_conflict(draft, source_tokens[best], drawn_on)
                 or _order_conflict(draft, source_tokens[best])
+                or _role_conflict(draft, source_tokens[best])
                 or _name_conflict(text, draft, candidates.index(best), [source_tokens[k] for k in candidates],
                                   {candidates.index(k) for k in drawn}))
