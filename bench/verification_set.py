@@ -130,9 +130,20 @@ _CONCESSIVE = re.compile(r"^(Although|Though|Even though|Despite) ([^,\"]{8,120}
 _SUBORDINATE = re.compile(r"^(Although|Though|When|After|Before|Because|Since|While|As) ([^,\"]{8,120}), (.{20,})\.$")
 
 
+_SUBJECT_START = set("the a an it he she they we this these those there its his her their many most some "
+                     "several all each one two".split())
+
+
+def _starts_clause(text: str) -> bool:
+    """Whether the rest after a fronted phrase starts like a main clause (its subject), not like
+    more of the phrase ("..., such as design, ...")."""
+    first = text.split(" ", 1)[0].strip('"“')
+    return first.lower() in _SUBJECT_START or (first[:1].isupper() and first.lower() not in _LOWER_START)
+
+
 def front_to_end(s):
     m = _FRONT.match(s)
-    if not m or not re.search(r"\d|[A-Z]", m.group(2)):
+    if not m or not _starts_clause(m.group(3)) or not re.search(r"\d|[A-Z]", m.group(2)):
         return None
     return f"{_cap(m.group(3))} {m.group(1).lower()} {m.group(2)}."
 
@@ -140,21 +151,21 @@ def front_to_end(s):
 def drop_front(s):
     """Only a date: "In some cases, X" -> "X" would claim more than the source."""
     m = _FRONT.match(s)
-    if not m or not re.search(r"\d{4}|" + "|".join(_MONTHS), m.group(2), re.IGNORECASE):
+    if not m or not _starts_clause(m.group(3)) or not re.search(r"\d{4}|" + "|".join(_MONTHS), m.group(2), re.IGNORECASE):
         return None
     return f"{_cap(m.group(3))}."
 
 
 def clause_to_end(s):
     m = _SUBORDINATE.match(s)
-    if not m:
+    if not m or not _starts_clause(m.group(3)):
         return None
     return f"{_cap(m.group(3))}, {m.group(1).lower()} {_decap(m.group(2))}."
 
 
 def drop_concessive(s):
     m = _CONCESSIVE.match(s)
-    return f"{_cap(m.group(3))}." if m else None
+    return f"{_cap(m.group(3))}." if m and _starts_clause(m.group(3)) else None
 
 
 # Only after the name the sentence starts with, and only before a lower-case word (the verb):
@@ -238,7 +249,7 @@ def reporting_synonym(s):
 
 def word_synonym(s):
     for a, b in _WORD_SYNONYMS:
-        m = re.search(rf"(?<!\w){re.escape(a)}", s)
+        m = re.search(rf"(?<!\w){re.escape(a)}" + (r"(?!\w)" if a[-1].isalpha() else ""), s)
         if m:
             out = s[:m.start()] + b + s[m.end():]
             return _cap(out) if m.start() == 0 else out
