@@ -17,7 +17,8 @@ outside the repository only: news2023 has no licence). Every draft is made by ru
 - number: a number replaced by another number of the same document, or by a nearby value;
 - entity: a name replaced by another name of the same document that the sentence does not hold.
 A perturbation is applied to the source sentence or to a faithful rewrite of it. Each draft is
-checked against a one-passage context: its source sentence with the sentences either side.
+checked against one passage: its source sentence with up to two sentences either side (the size of
+a chunk), as a model's draft cites the chunk its fact came from.
 
 The report prints the share of perturbations rejected (per kind and overall) and of faithful drafts
 kept, with the bundled embedder and the `verify_min_similarity` of rag/config.py.
@@ -47,6 +48,9 @@ PROVENANCE = ("Derived by bench/verification_set.py from the seed article (seeds
               "(Rajpurkar et al., CC BY-SA 4.0, github.com/zc277584121/search-datasets squad2/) and HotpotQA "
               "knowledge passages from HaluEval (github.com/RUCAIBox/HaluEval, MIT; HotpotQA CC BY-SA 4.0).")
 KINDS = ("negation", "swap", "number", "entity")
+# Sentences either side of the source in the passage a draft cites: five sentences, about the
+# 800 characters of a chunk (rag/config.py chunk_size).
+CONTEXT = 2
 
 # --- sources ---------------------------------------------------------------------------------------
 
@@ -288,6 +292,17 @@ REWRITES = {f.__name__: f for f in (front_to_end, drop_front, clause_to_end, dro
                                     reporting_synonym, word_synonym, contraction, passive_to_active)}
 
 
+def merge(s: str, following: str) -> tuple[str, list[str]] | None:
+    """Two sentences in one, as a model sums up a passage: "A did X, and B did Y." Only when the
+    second does not start with a word that needs the first ("It", "This", "However" ...)."""
+    if len((s + " " + following).split()) > 45 or not s.endswith(".") or not following.endswith("."):
+        return None
+    first = following.split(" ", 1)[0]
+    if first.lower() in _LOWER_START or not first[:1].isupper():
+        return None
+    return f"{s[:-1]}, and {following}", ["merge_with_next"]
+
+
 def paraphrase(s: str, rng: random.Random, steps: int = 2) -> tuple[str, list[str]] | None:
     """Up to `steps` rewrites, in random order; None when no rule applies."""
     order = list(REWRITES)
@@ -419,6 +434,8 @@ def build(docs: list[tuple[str, list[str]]], per_kind: int, faithful: int, seed:
         doc_numbers = list(dict.fromkeys(m.group(0) for m in _NUM.finditer(text)))
         doc_names = list(dict.fromkeys(m.group(0) for t in sents for m in names(t)))
         rewritten = paraphrase(s, rng)
+        if i + 1 < len(sents) and _usable(sents[i + 1]) and rng.random() < 0.25:
+            rewritten = merge(s, sents[i + 1]) or rewritten
         make = {"negation": lambda t: negate(t, rng), "swap": lambda t: swap(t, rng),
                 "number": lambda t: change_number(t, doc_numbers, rng),
                 "entity": lambda t: replace_entity(t, doc_names, rng, s)}
@@ -446,7 +463,7 @@ def build(docs: list[tuple[str, list[str]]], per_kind: int, faithful: int, seed:
             continue
         draft, how = made
         rows.append({"source_sentence": s, "draft": draft, "label": kind, "origin": origin, "rule": how,
-                     "before": sents[i - 1] if i > 0 else "", "after": sents[i + 1] if i + 1 < len(sents) else ""})
+                     "before": sents[max(0, i - CONTEXT):i], "after": sents[i + 1:i + 1 + CONTEXT]})
         got[kind] += 1
         per_origin[origin] += 1
         removed += how.endswith("negation_removed")
@@ -496,7 +513,7 @@ def score(rows: list[dict], module, embedder, min_similarity: float) -> dict:
     total: Counter = Counter()
     wrong = defaultdict(list)
     for row in rows:
-        sentences = [t for t in (row["before"], row["source_sentence"], row["after"]) if t]
+        sentences = row["before"] + [row["source_sentence"]] + row["after"]
         passage = module.NumberedPassage(1, tuple(module.SourceSentence(t, row["origin"], 0, len(t)) for t in sentences))
         check = verifier.check([module.DraftSentence(row["draft"], (1,))], [passage])[0]
         total[row["label"]] += 1

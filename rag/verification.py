@@ -229,7 +229,7 @@ def _context(tokens: list[_Token], i: int) -> set[str]:
     return {t.stem for t in window if not t.number and t.low not in _FUNCTION}
 
 
-def _number_conflict(draft: list[_Token], best: list[_Token], drawn_on: list[list[_Token]]) -> str:
+def _number_conflict(draft: list[_Token], drawn_on: list[list[_Token]]) -> str:
     """A number of the draft must occur in a sentence it draws on, as often as there, near a word it
     is near in the draft ("70%" of "foreigners", not of another count)."""
     def count(tokens: list[_Token], key: str) -> int:
@@ -242,7 +242,7 @@ def _number_conflict(draft: list[_Token], best: list[_Token], drawn_on: list[lis
         places = [_context(s, j) for s in drawn_on for j, u in enumerate(s) if u.number and _number_key(u) == key]
         if not places:
             return f"number {t.text} is not in the sentence the draft matches"
-        if count(best, key) and count(draft, key) > count(best, key):
+        if count(draft, key) > sum(count(sentence, key) for sentence in drawn_on):
             return f"number {t.text} more often than in the source"
         context = _context(draft, i)
         # A phrase moved to the end keeps its number but not its neighbours: "In 1840, X did Y"
@@ -477,22 +477,22 @@ class Verifier:
             elif similarity < self.min_similarity:
                 reason = f"similarity {similarity:.2f} below {self.min_similarity}"
             else:
-                reason = self._conflict(draft.text, j, candidates, source_tokens,
-                                        {k for k in candidates if sims[i, k] >= self.min_similarity})
+                reason = self._conflict(draft.text, j, candidates, source_tokens)
             checks.append(Check(draft, not reason, cited, flat[j][1], flat[j][0], similarity, missing, reason))
         return checks
 
     @staticmethod
-    def _conflict(text: str, best: int, candidates: list[int], source_tokens: list[list[_Token]], close: set[int]) -> str:
+    def _conflict(text: str, best: int, candidates: list[int], source_tokens: list[list[_Token]]) -> str:
         draft = _tokens(text)
-        # The sentences the draft draws on: its best match, and any other close to it that gives it
-        # words the best match lacks (a name alone is not enough: that is how a name is swapped in).
+        # The sentences the draft draws on: its best match, and any other cited sentence that gives it
+        # words the best match lacks ("..., followed by Egyptians" from the next sentence). A name
+        # alone is not enough: that is how a name from elsewhere is swapped in.
         own = {t.stem for t in source_tokens[best]}
         words = {t.stem for t in draft if not t.term and t.low not in _FUNCTION} - own
-        drawn = [k for k in candidates if k == best or (k in close and words & {t.stem for t in source_tokens[k]})]
+        drawn = [k for k in candidates if k == best or words & {t.stem for t in source_tokens[k]}]
         drawn_on = [source_tokens[k] for k in drawn]
         return (_polarity_conflict(draft, source_tokens[best], drawn_on)
-                or _number_conflict(draft, source_tokens[best], drawn_on)
+                or _number_conflict(draft, drawn_on)
                 or _order_conflict(draft, source_tokens[best])
                 or _role_conflict(draft, source_tokens[best])
                 or _name_conflict(text, draft, candidates.index(best), [source_tokens[k] for k in candidates],
