@@ -15,7 +15,8 @@ outside the repository only: news2023 has no licence). Every draft is made by ru
 - negation: "not"/"never" inserted into the main clause, or the source's negation removed;
 - swap: two names of the sentence exchanged (never the two sides of a plain "A and B");
 - number: a number replaced by another number of the same document, or by a nearby value;
-- entity: a name replaced by another name of the same document that the sentence does not hold.
+- entity: a name replaced by another name of the same document: one the sentence does not hold,
+  or another name of the sentence (a role given to the wrong name).
 A perturbation is applied to the source sentence or to a faithful rewrite of it. Each draft is
 checked against one passage: its source sentence with up to two sentences either side (the size of
 a chunk), as a model's draft cites the chunk its fact came from.
@@ -391,13 +392,23 @@ def change_number(s: str, doc_numbers: list[str], rng: random.Random) -> tuple[s
 
 
 def replace_entity(s: str, doc_names: list[str], rng: random.Random, source: str) -> tuple[str, str] | None:
+    """A name replaced by another of the document: one the source sentence does not hold, or (a
+    third of the time) another name of the sentence itself, which then stands in two places
+    ("IS is untouched in Syria" from "... in Iraq and Syria, it is untouched in Libya")."""
     found = names(s)
     if not found:
         return None
     m = rng.choice(found)
     low = source.lower()
     old_words = set(re.findall(r"\w+", m.group(0).lower()))
-    pool = [n for n in doc_names if n.lower() not in low and not old_words & set(re.findall(r"\w+", n.lower()))]
+
+    def unrelated(n: str) -> bool:
+        return not old_words & set(re.findall(r"\w+", n.lower()))
+
+    in_sentence = [n.group(0) for n in found if unrelated(n.group(0))]
+    if in_sentence and rng.random() < 1 / 3:
+        return s[:m.start()] + rng.choice(in_sentence) + s[m.end():], "name_from_sentence"
+    pool = [n for n in doc_names if n.lower() not in low and unrelated(n)]
     if not pool:
         return None
     return s[:m.start()] + rng.choice(pool) + s[m.end():], "name_from_document"

@@ -24,6 +24,7 @@ before the LLM is called.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from .chunking import split_sentences
@@ -390,6 +391,13 @@ def _name_conflict(text: str, draft: list[_Token], best: int, tokens: list[list[
         if t.low in speakers and _speaker(draft, i):
             continue
         return f"{t.text} is not in the sentence the draft matches"
+    # A name written twice where the source has it once stands in for another: "the Disturbed
+    # heavy metal band Disturbed" from "the American heavy metal band Disturbed".
+    in_draft = Counter(_bare(t.text) for t in draft if t.term and not t.number)
+    in_source = Counter(_bare(t.text) for j in allowed for t in tokens[j])
+    for name, n in in_draft.items():
+        if n > 1 and n > in_source[name]:
+            return f"{name} more often than in the source"
     for m in _RUN.finditer(text):
         name = [_bare(t.text) for t in _tokens(m.group(0))]
         while name and name[0] in _COMMON:
