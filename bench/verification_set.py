@@ -156,7 +156,8 @@ def front_to_end(s):
 def drop_front(s):
     """Only a date: "In some cases, X" -> "X" would claim more than the source."""
     m = _FRONT.match(s)
-    if not m or not _starts_clause(m.group(3)) or not re.search(r"\d{4}|" + "|".join(_MONTHS), m.group(2), re.IGNORECASE):
+    is_date = m and re.search(r"\d{4}|" + "|".join(_MONTHS), m.group(2), re.IGNORECASE)
+    if not is_date or not _starts_clause(m.group(3)):
         return None
     return f"{_cap(m.group(3))}."
 
@@ -175,7 +176,8 @@ def drop_concessive(s):
 
 # Only after the name the sentence starts with, and only before a lower-case word (the verb):
 # "Ismail Shukri, the head of intelligence, told ..."; never inside a list of names.
-_APPOSITION = re.compile(r"^((?:[A-Z][\w'’.-]+ )*[A-Z][\w'’.-]+), ((?:the|a|an|who|which) [^,\"()]{3,70}), (?=[a-z])")
+_APPOSITION = re.compile(r"^((?:[A-Z][\w'’.-]+ )*[A-Z][\w'’.-]+), "
+                         r"((?:the|a|an|who|which) [^,\"()]{3,70}), (?=[a-z])")
 
 
 def drop_apposition(s):
@@ -197,7 +199,8 @@ def drop_trailing_clause(s):
     return s[:m.start()] + "."
 
 
-_SAID_THAT = re.compile(r"^(.{2,60}?) (said|says|added|stated|announced|reported|told [A-Z][\w ]{1,30}?)(?: that|:|,) (.{20,})\.$")
+_SAID_THAT = re.compile(r"^(.{2,60}?) (said|says|added|stated|announced|reported|told [A-Z][\w ]{1,30}?)"
+                        r"(?: that|:|,) (.{20,})\.$")
 _QUOTE_SAID = re.compile(r'^"(.{20,}?)[,.]?" (said|says|added) ([A-Z][\w .]{1,40}|he|she|they)\.$')
 _QUOTE_SAID2 = re.compile(r'^"(.{20,}?)[,.]?" ([A-Z][\w .]{1,40}|he|she|they) (said|says|added)\.$')
 
@@ -525,7 +528,8 @@ def score(rows: list[dict], module, embedder, min_similarity: float) -> dict:
     wrong = defaultdict(list)
     for row in rows:
         sentences = row["before"] + [row["source_sentence"]] + row["after"]
-        passage = module.NumberedPassage(1, tuple(module.SourceSentence(t, row["origin"], 0, len(t)) for t in sentences))
+        passage = module.NumberedPassage(
+            1, tuple(module.SourceSentence(t, row["origin"], 0, len(t)) for t in sentences))
         check = verifier.check([module.DraftSentence(row["draft"], (1,))], [passage])[0]
         total[row["label"]] += 1
         kept[row["label"]] += check.supported
