@@ -291,8 +291,26 @@ def passive_to_active(s):
     return f"{_cap(m.group(4))} {m.group(3)} {_decap(m.group(1))}{m.group(5)}"
 
 
+_CLAUSES = re.compile(r"(?:, while |, whereas |, but |; )(?=(?:the|its|his|her|their|[A-Z])\w* )")
+_VERB = re.compile(r"\b(?:is|are|was|were|has|have|had|will|would|can|could|did|does|[a-z]{3,}ed)\b")
+
+
+def one_clause(s):
+    """The core claim of one clause of a compound sentence: "A did X, while B did Y." -> "B did Y."
+    Only where the second side starts with its own subject (a name, "the ...", "its ...") and the
+    side kept has a verb of its own."""
+    parts = _CLAUSES.split(s[:-1]) if s.endswith(".") else []
+    if len(parts) != 2:
+        return None
+    pick = parts[len(s) % 2]
+    if (len(pick.split()) < 6 or not _VERB.search(pick) or re.search(r"\b(where|which|who)\b", pick)
+            or pick.count('"') % 2 or pick.count("(") != pick.count(")")):
+        return None
+    return _cap(pick) + "."
+
+
 REWRITES = {f.__name__: f for f in (front_to_end, drop_front, clause_to_end, drop_concessive, drop_apposition,
-                                    drop_parenthesis, drop_trailing_clause, said_to_end, said_to_front, according_to,
+                                    drop_parenthesis, drop_trailing_clause, said_to_end, said_to_front, according_to, one_clause,
                                     reporting_synonym, word_synonym, contraction, passive_to_active)}
 
 
