@@ -399,13 +399,19 @@ def _name_conflict(text: str, draft: list[_Token], best: int, tokens: list[list[
         if t.low in speakers and _speaker(draft, i):
             continue
         return f"{t.text} is not in the sentence the draft matches"
-    # A name written twice where the source has it once stands in for another: "the Disturbed
-    # heavy metal band Disturbed" from "the American heavy metal band Disturbed".
+    # A name written twice where the source has it once, in the place of a name the draft leaves
+    # out, stands in for it: "the Disturbed heavy metal band Disturbed" from "the American heavy
+    # metal band Disturbed". (A model repeating a name elsewhere is not that.)
     in_draft = Counter(_bare(t.text) for t in draft if t.term and not t.number)
     in_source = Counter(_bare(t.text) for j in allowed for t in tokens[j])
-    for name, n in in_draft.items():
-        if n > 1 and n > in_source[name]:
-            return f"{name} more often than in the source"
+    source = tokens[best]
+    left_out = [(a, b) for a, b in _runs(source) if not {_bare(t.text) for t in source[a:b + 1]} & set(in_draft)]
+    for a, b in _runs(draft):
+        name = _bare(draft[a].text)
+        if in_draft[name] > 1 and in_draft[name] > in_source[name] and any(
+                _beside(draft, a, -1) == _beside(source, c, -1) or _beside(draft, b, 1) == _beside(source, d, 1)
+                for c, d in left_out):
+            return f"{' '.join(t.text for t in draft[a:b + 1])} more often than in the source, in another name's place"
     for m in _RUN.finditer(text):
         name = [_bare(t.text) for t in _tokens(m.group(0))]
         while name and name[0] in _COMMON:

@@ -15,6 +15,8 @@ ANNOUNCED = ("IS announced its presence in Sirte in February last year, becoming
              "the militant Islamist group outside of Iraq and Syria.")
 VICTORY = ("Kerry said: \"We are still not at the victory that we want to achieve, and will achieve, in either Syria "
            "or Iraq.\"")
+INFLUX = ("The official added that the city of Sirte – which is situated on Libya's Mediterranean coast facing "
+          "Europe – has seen an influx of foreign fighters.")
 FABIUS = ("Kerry ruled out the prospect of US ground troops being deployed in the oil-rich nation, while French "
           "Foreign Minister Laurent Fabius dismissed rumours that Paris could step in as \"totally inexact\".")
 
@@ -152,6 +154,9 @@ def test_name_written_twice_for_two_names_is_rejected(verifier):
     ("Kerry said they are still not at the victory they want to achieve in Syria or Iraq.", (VICTORY,)),
     ("Kerry said they aren't yet at the victory they want to achieve in Syria or Iraq.", (VICTORY,)),
     ("Kerry ruled out US ground troops, while Laurent Fabius dismissed rumours that Paris could step in.", (FABIUS,)),
+    # SmolLM's own sentence, a name repeated (tests/test_llm.py's model, on the seed article)
+    ("Sirte has seen an influx of foreign fighters, which is a reference to the fact that Sirte is a city located "
+     "on the Mediterranean coast facing Europe.", (INFLUX,)),
     # the speaker of a quotation named in the sentence before it
     ("According to Shukri, most of the Iraqis come from Saddam Hussein's disbanded army.",
      ("\"Add to that the Iraqis and the Syrians,\" Shukri said.",
