@@ -6,7 +6,7 @@ A sentence is supported when
    the bundled embedder);
 and, because a negated or swapped sentence is as close in meaning to its source as a faithful one,
 3. polarity: a "not", "never", "no" ... it has is in a sentence it draws on, before the same words,
-   and a negation of the best match is kept wherever the negated words are repeated;
+   and a negation of a sentence it draws on is kept wherever the negated words are repeated;
 4. numbers: each occurs in a sentence it draws on (no more often), next to a word it is next to in
    the draft ("70%" of the foreigners, not the "2" of "2 February");
 5. order: two names or numbers it shares with the best match are not in the opposite order around
@@ -216,7 +216,7 @@ def _negations(tokens: list[_Token]) -> list[set[str]]:
     return scopes
 
 
-def _polarity_conflict(draft: list[_Token], best: list[_Token], drawn_on: list[list[_Token]]) -> str:
+def _polarity_conflict(draft: list[_Token], drawn_on: list[list[_Token]]) -> str:
     source_scopes = [scope for sentence in drawn_on for scope in _negations(sentence)]
     draft_scopes = _negations(draft)
     for scope in draft_scopes:
@@ -225,7 +225,7 @@ def _polarity_conflict(draft: list[_Token], best: list[_Token], drawn_on: list[l
             return f"negation not in the source: not {' '.join(sorted(scope))}"
         source_scopes.remove(match)  # "not no ..." is not "no ...": each negation matches one
     draft_stems = {t.stem for t in draft}
-    for scope in _negations(best):
+    for scope in (scope for sentence in drawn_on for scope in _negations(sentence)):
         kept = scope & draft_stems
         if kept and not any(kept & other for other in draft_scopes):
             return f"negation of the source dropped: not {' '.join(sorted(kept))}"
@@ -510,10 +510,10 @@ class Verifier:
         # words the best match lacks ("..., followed by Egyptians" from the next sentence). A name
         # alone is not enough: that is how a name from elsewhere is swapped in.
         own = {t.stem for t in source_tokens[best]}
-        words = {t.stem for t in draft if not t.term and t.low not in _FUNCTION} - own
+        words = {t.stem for t in draft if not t.term and t.low not in _FUNCTION and t.low not in _NEGATIONS} - own
         drawn = [k for k in candidates if k == best or words & {t.stem for t in source_tokens[k]}]
         drawn_on = [source_tokens[k] for k in drawn]
-        return (_polarity_conflict(draft, source_tokens[best], drawn_on)
+        return (_polarity_conflict(draft, drawn_on)
                 or _number_conflict(draft, drawn_on)
                 or _order_conflict(draft, source_tokens[best])
                 or _role_conflict(draft, source_tokens[best])
