@@ -334,8 +334,10 @@ def _runs(tokens: list[_Token]) -> list[tuple[int, int]]:
 def _role_conflict(draft: list[_Token], best: list[_Token]) -> str:
     """A name put where the source has another name that the draft leaves out: "IS is untouched in
     Syria" from "... degraded in Iraq and Syria, it is untouched in Libya". Not when the other name
-    lay between the two in the source: then the draft left out what stood between ("Whiton, an
-    official of the Bush administration, called" -> "Whiton called")."""
+    lay between the two in the source, set off by a comma: then the draft left out what stood
+    between ("Whiton, an official of the Bush administration, called" -> "Whiton called"). But
+    "the longest running film society Doc Films, organizing committee for the Scavenger Hunt" does
+    not make the Scavenger Hunt the film society: Doc Films is attached to "society"."""
     def around(tokens: list[_Token], a: int, b: int) -> dict[str, int]:
         """The nearest content words either side, within the clause ("Syria, it has been" stops at
         the comma). "Said" is left out: who says what is the order rule's to judge."""
@@ -365,7 +367,9 @@ def _role_conflict(draft: list[_Token], best: list[_Token]) -> str:
             if set(key) & in_draft:
                 continue
             for word in context.keys() & other.keys():
-                if not any(min(at, other[word]) < other_at < max(at, other[word]) for at, _ in own):
+                k = other[word]
+                attached = all(t.joined for t in best[min(k, other_at) + 1: max(k, other_at) + 1])
+                if attached or not any(min(at, k) < other_at < max(at, k) for at, _ in own):
                     return f"{' '.join(t.text for t in draft[a:b + 1])} where the source has {' '.join(key)}"
     return ""
 

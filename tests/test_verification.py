@@ -113,6 +113,18 @@ def test_swapped_names_are_rejected(verifier, draft):
     assert c.similarity >= 0.6 and not c.supported and not c.missing and c.reason
 
 
+def test_name_given_the_role_of_a_name_attached_to_it_in_the_source_is_rejected(verifier):
+    # SmolLM2's sentence on a SQuAD 2.0 paragraph (CC BY-SA 4.0): the film society is Doc Films
+    source = ("Among notable RSOs are the nation's longest continuously running student film society Doc Films, "
+              "organizing committee for the University of Chicago Scavenger Hunt, the twice-weekly student "
+              "newspaper The Chicago Maroon, and the university-owned radio station WHPK.")
+    c = check(verifier, "The country's longest continuously running student film society is the University of "
+                        "Chicago Scavenger Hunt.", (1,), source)
+    assert c.similarity >= 0.6 and not c.supported and "doc films" in c.reason.lower()
+    c = check(verifier, "Kerry dismissed rumours that Paris could step in.", (1,), FABIUS)
+    assert not c.supported and "fabius" in c.reason.lower()
+
+
 def test_number_attached_to_something_else_is_rejected(verifier):
     # "2" is in the cited passage (2 February), not in the sentence about the fighters
     c = check_in_one_passage(verifier, "Around 2% of the IS fighters in Sirte are foreigners.", KERRY, FIGHTERS)
