@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED_FILE = next(SEEDS.glob("*.txt"))
 REPO = ROOT
+VERIFICATION_SET = ROOT / "tests" / "data" / "verification_set.jsonl"  # built by bench/verification_set.py
 
 
 def clean_env(**extra: str) -> dict:
@@ -122,3 +123,13 @@ def running_server(cmd: list[str], log: Path, ready: Callable[[], bool], timeout
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def bench_module(name: str):
+    """A script of bench/ imported as a module (bench/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
