@@ -154,10 +154,9 @@ def _idle(text: str, question: str) -> bool:
 
 
 def _checkable(numbered: dict[int, Evidence]):
-    from .verification import NumberedPassage, SourceSentence
+    from .verification import NumberedPassage
 
-    return [NumberedPassage(n, (SourceSentence(e.text, e.source, e.start, e.end, e.page),))
-            for n, e in numbered.items()]
+    return [NumberedPassage(n, (e,)) for n, e in numbered.items()]
 
 
 def _words(text: str) -> str:

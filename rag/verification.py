@@ -30,7 +30,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .chunking import split_sentences
+from .text import split_sentences
+from .types import Evidence
 
 _CITE = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _AFTER_STOP = re.compile(r"([.!?][\"'”’]?)((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
@@ -59,10 +60,11 @@ class SourceSentence:
 
 @dataclass(frozen=True)
 class NumberedPassage:
-    """Passage [n] as shown to the model: one or more consecutive source sentences."""
+    """Passage [n] as shown to the model: one or more consecutive source sentences. The reader's
+    `Evidence` has the same fields as `SourceSentence` and is checked as it is, without conversion."""
 
     n: int
-    sentences: tuple[SourceSentence, ...]
+    sentences: tuple[SourceSentence | Evidence, ...]
 
     @property
     def text(self) -> str:
