@@ -54,6 +54,8 @@ instead including not""".split())
 _CAPWORD = r"(?:[A-Z][\w’'&.\-]*\w|[A-Z])"
 _CONNECT = r"(?:of|the|de|del|da|di|van|von|der|al|bin|ibn|&|le|la|du)"
 _NAME = re.compile(rf"{_CAPWORD}(?:(?:\s+{_CONNECT})*\s+{_CAPWORD}|/{_CAPWORD})*")
+_LOCATIVE = re.compile(r"\b(?:in|at|from|into|across|near|throughout|within|to)\s+(?:the\s+)?"
+                       r"(?:[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*\s*(?:,|and|or)\s*)*$")
 _ADJECTIVE = re.compile(r"-(?:led|based|backed|born|owned|run|made|style|era|like|wide)$")  # "UN-led": no name
 _QUOTED = re.compile(r"(?:(?<=[\s(])|^)[\"“‘]([^\"“”‘’]{2,80}?)[\"”’](?=[\s,.;:!?)]|$)")  # a quoted title, not an apostrophe
 _PAREN = re.compile(r"\(([^()]{2,60})\)")
@@ -159,7 +161,10 @@ def _candidates(kind: str, sentence: str) -> list[tuple[int, int]]:
         spans += [m.span() for m in _NUMBER.finditer(sentence) if re.search(r"\d|\w{3}", m.group(0))]
     if kind in ("date", "number"):
         spans += [m.span() for m in _DATE.finditer(sentence)]
-    return [(a, b) for a, b in spans if b > a and sentence[a:b].strip()]
+    spans = [(a, b) for a, b in spans if b > a and sentence[a:b].strip()]
+    if kind == "person":  # "in Syria", "from Tripoli": places, not people
+        spans = [(a, b) for a, b in spans if not _LOCATIVE.search(sentence[:a])]
+    return spans
 
 
 def _continuation(sentence: str, asked: set[str]) -> tuple[int, int] | None:
