@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # documents are sampled evenly, so every part of them can still be chosen.
 MAX_SENTENCES = 3000
 _MIN_WORDS = 5  # "Chapter 3 Results", captions and list stubs say nothing on their own
-_MAX_CHARS = 600  # longer "sentences" are tables or run-on text extracted from a layout
+_MAX_CHARS = 400  # longer "sentences" are tables or lines run together from a layout; a mean of all topics, they look central
 _MMR_LAMBDA = 0.7  # relevance vs novelty when choosing the next sentence (Carbonell & Goldstein's MMR)
 _REDUNDANT = 0.85  # a sentence this close to one already chosen repeats it
 # Two sentences are about the same point when this close (cosine, bundled MiniLM) and sharing at
