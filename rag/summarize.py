@@ -48,6 +48,7 @@ _REDUNDANT = 0.85  # a sentence this close to one already chosen repeats it
 # least two content words; set by reading pairs of the tests' documents, not swept.
 _SAME_POINT = 0.6
 _MAX_PAIRS = 8
+_NEAREST = 3  # sentences of B each sentence of A is compared with
 _SECTION_CHARS = 4000  # what the model is shown per map step: about 1,000 tokens of sentences
 _MAX_SECTIONS = 12  # a longer document gets longer sections, so a summary costs at most 12 model calls
 _SECTION_SENTENCES = 30
@@ -134,20 +135,22 @@ def choose(vectors, relevance, k: int) -> list[int]:
     return chosen
 
 
-def central(embedder, sentences: list[Evidence], k: int) -> list[Evidence]:
-    """The `k` most central, non-redundant sentences, in document order, scored."""
-    from dataclasses import replace
+def embed(embedder, sentences: list[Evidence]):
+    """The sentences' unit vectors, in one batched call (each sentence on one line)."""
+    return embedder.encode([flatten(e.text) for e in sentences])
 
+
+def central(sentences: list[Evidence], vectors, k: int, centroid=None) -> list[int]:
+    """Indices of the `k` most central, non-redundant sentences, in document order: the closest
+    to `centroid` (default: the mean of `vectors`, so the closest to all the others on average)."""
     import numpy as np
 
     if not sentences:
         return []
-    vectors = embedder.encode([flatten(e.text) for e in sentences])
-    centroid = vectors.mean(axis=0)
-    centroid /= np.linalg.norm(centroid) or 1.0
-    relevance = vectors @ centroid
-    picked = sorted(choose(vectors, relevance, k))
-    return [replace(sentences[i], score=float(relevance[i]), similarity=float(relevance[i])) for i in picked]
+    if centroid is None:
+        centroid = vectors.mean(axis=0)
+    centroid = centroid / (np.linalg.norm(centroid) or 1.0)
+    return sorted(choose(vectors, vectors @ centroid, k))
 
 
 # ---- summarize -----------------------------------------------------------------------------------
@@ -164,57 +167,56 @@ def summarize(doc, embedder, *, writer: Writer | None = None, verifier=None, bac
         return Answer(text=f"{_name(doc.source)} holds no sentence that could be quoted as a summary.",
                       citations=[], abstained=True)
     k = summary_length(len(sentences))
+    vectors = embed(embedder, sentences)
     if writer is not None:
         from .errors import BackendUnavailable
 
         try:
-            answer = _map_reduce(sentences, k, embedder, writer, verifier, backend)
+            answer = _map_reduce(sentences, vectors, k, embedder, writer, verifier, backend)
         except BackendUnavailable as e:
-            return _extractive(sentences, k, embedder, f"LLM unavailable, showing an extractive summary. {e}")
+            return _extractive(sentences, vectors, k, f"LLM unavailable, showing an extractive summary. {e}")
         if answer is not None:
             return answer
-        return _extractive(sentences, k, embedder, "No sentence of the model's summary was supported by the "
-                                                   "sentences it cites; showing an extractive summary instead.")
-    return _extractive(sentences, k, embedder)
+        return _extractive(sentences, vectors, k, "No sentence of the model's summary was supported by the "
+                                                  "sentences it cites; showing an extractive summary instead.")
+    return _extractive(sentences, vectors, k)
 
 
-def _extractive(sentences: list[Evidence], k: int, embedder, notice: str = "") -> Answer:
-    chosen = central(embedder, sentences, k)
+def _extractive(sentences: list[Evidence], vectors, k: int, notice: str = "") -> Answer:
+    chosen = [sentences[i] for i in central(sentences, vectors, k)]
     return compose([(e.text, (e,)) for e in chosen], "none", notice)
 
 
-def sections(sentences: list[Evidence]) -> list[list[Evidence]]:
-    """Consecutive sentences in runs of about `_SECTION_CHARS` (longer runs for a long document,
-    so there are at most `_MAX_SECTIONS`)."""
+def sections(sentences: list[Evidence]) -> list[list[int]]:
+    """Indices of consecutive sentences in runs of about `_SECTION_CHARS` (longer runs for a long
+    document, so there are at most `_MAX_SECTIONS`)."""
     total = sum(len(e.text) for e in sentences)
     size = max(_SECTION_CHARS, math.ceil(total / _MAX_SECTIONS))
-    out: list[list[Evidence]] = [[]]
+    out: list[list[int]] = [[]]
     used = 0
-    for e in sentences:
+    for i, e in enumerate(sentences):
         if out[-1] and used + len(e.text) > size:
             out.append([])
             used = 0
-        out[-1].append(e)
+        out[-1].append(i)
         used += len(e.text)
     return out
 
 
-def _map_reduce(sentences: list[Evidence], k: int, embedder, writer: Writer, verifier,
+def _map_reduce(sentences: list[Evidence], vectors, k: int, embedder, writer: Writer, verifier,
                 backend: str) -> Answer | None:
     """Map: the model summarizes each section from its numbered sentences; only sentences that
     pass verification against the sentences they cite are kept. Reduce: the kept sentences most
     central to the whole document, at most `k`, in document order. None when nothing passed."""
-    import numpy as np
-
     from . import prompts
     from .verification import NumberedPassage, SourceSentence, split_draft
 
     kept: list[tuple[str, tuple[Evidence, ...]]] = []
     dropped = 0
-    for section in sections(sentences):
-        if len(section) > _SECTION_SENTENCES:  # too many to number: the section's own most central ones
-            section = central(embedder, section, _SECTION_SENTENCES)
-        numbered = dict(enumerate(section, start=1))
+    for rows in sections(sentences):
+        if len(rows) > _SECTION_SENTENCES:  # too many to number: the section's own most central ones
+            rows = [rows[i] for i in central(rows, vectors[rows], _SECTION_SENTENCES)]
+        numbered = dict(enumerate((sentences[i] for i in rows), start=1))
         shown = "\n".join(f"[{n}] {flatten(e.text)}" for n, e in numbered.items())
         system, user = prompts.load("summarize").render(passages=shown)
         drafts = [d for d in split_draft(writer(system, user)) if len(d.text.split()) >= _MIN_WORDS]
@@ -228,11 +230,9 @@ def _map_reduce(sentences: list[Evidence], k: int, embedder, writer: Writer, ver
             kept.append((check.draft.text, tuple(numbered[n] for n in check.cited)))
     if not kept:
         return None
-    if len(kept) > k:
-        vectors = embedder.encode([flatten(t) for t, _ in kept])
-        doc_centroid = embedder.encode([flatten(e.text) for e in sentences]).mean(axis=0)
-        doc_centroid /= np.linalg.norm(doc_centroid) or 1.0
-        kept = [kept[i] for i in choose(vectors, vectors @ doc_centroid, k)]
+    if len(kept) > k:  # reduce: the model's sentences closest to the whole document, none repeating another
+        written = embedder.encode([flatten(t) for t, _ in kept])
+        kept = [kept[i] for i in central(kept, written, k, centroid=vectors.mean(axis=0))]
     kept.sort(key=lambda part: min(e.start for e in part[1]))
     notice = (f"{dropped} sentence(s) of the model's summary were not supported by the sentences they cite "
               "and were removed.") if dropped else ""
@@ -287,20 +287,24 @@ def compare(doc_a, doc_b, embedder) -> Answer:
     sims = vectors[:len(a_sentences)] @ vectors[len(a_sentences):].T
     a_terms = [terms(e.text) for e in a_sentences]
     b_terms = [terms(e.text) for e in b_sentences]
-    candidates = [(float(sims[i, j]), i, j) for i, j in zip(*np.nonzero(sims >= _SAME_POINT))
-                  if len(a_terms[i] & b_terms[j]) >= 2]
+    # Each sentence of A against its few nearest of B: a repetitive pair of documents would
+    # otherwise make millions of candidate pairs.
+    nearest = np.argsort(-sims, axis=1)[:, :_NEAREST]
+    candidates = [(float(sims[i, j]), i, int(j)) for i in range(len(a_sentences)) for j in nearest[i]
+                  if sims[i, j] >= _SAME_POINT and len(a_terms[i] & b_terms[j]) >= 2]
     candidates.sort(reverse=True)
     differing, agreeing, used_a, used_b = [], [], set(), set()
     for sim, i, j in candidates:
         if i in used_a or j in used_b:
             continue
-        what = difference(a_sentences[i].text, b_sentences[j].text)
-        if what:
+        if difference(a_sentences[i].text, b_sentences[j].text):
             differing.append((i, j))
-            used_a.add(i)
-            used_b.add(j)
         elif len(agreeing) < 3:
             agreeing.append((i, j))
+        else:
+            continue
+        used_a.add(i)
+        used_b.add(j)
     if differing:
         pairs = sorted(differing[:_MAX_PAIRS])
         notice = f"{name_a} and {name_b} differ on {len(pairs)} point{'s' if len(pairs) > 1 else ''}."

@@ -109,6 +109,23 @@ def test_map_reduce_keeps_only_model_sentences_the_cited_sentences_support(seed_
     assert_cited_exactly(seed_assistant, answer)
 
 
+def test_map_reduce_over_the_sections_of_a_long_pdf_keeps_at_most_the_summary_length(report):
+    assistant, source = report
+    calls = []
+
+    def writer(system: str, user: str) -> str:
+        calls.append(user)
+        return _faithful_and_invented(system, user)
+
+    verifier = Verifier(assistant.embedder, assistant.settings.verify_min_similarity)
+    answer = summarize(assistant.document(source), assistant.embedder, writer=writer, verifier=verifier, backend="fake")
+    assert 2 <= len(calls) <= 12  # one call per section, at most 12
+    assert len(answer.sentences) == min(8, len(calls)) and "Napoleon" not in answer.text
+    assert_cited_exactly(assistant, answer)
+    starts = [min(answer.citations[n - 1].start for n in s.citations) for s in answer.sentences]
+    assert starts == sorted(starts)
+
+
 def test_map_reduce_falls_back_to_the_extractive_summary_when_nothing_is_supported(seed_assistant):
     doc = seed_assistant.document(str(SEED_FILE))
     verifier = Verifier(seed_assistant.embedder, seed_assistant.settings.verify_min_similarity)
