@@ -10,7 +10,7 @@ import re
 import pytest
 
 from rag import Assistant, DocumentNotFound
-from rag.summarize import compare, difference, document_sentences, match_source, route, summarize
+from rag.summarize import difference, document_sentences, match_source, route, summarize
 from rag.types import SourceInfo
 from rag.verification import DraftSentence, NumberedPassage, SourceSentence, Verifier
 from support import SEED_FILE, make_report_pdf
