@@ -245,15 +245,11 @@ def _key_terms(sentence: str) -> set[str]:
     capitalised elsewhere in the sentence (a capital at the start of a sentence names nothing)."""
     from .verification import key_terms
 
-    found = key_terms(sentence)
+    found = key_terms(sentence)  # numbers first, then words
     first = re.match(r"\W*([\w'’-]+)", sentence)
-    out = set()
-    for i, t in enumerate(found):
-        if i == 0 and first and t == first.group(1).strip("'’-") and not t[:1].isdigit() and found.count(t) == 1:
-            if not t.isupper() and t[1:] == t[1:].lower():
-                continue
-        out.add(t.lower().replace(",", ""))
-    return out
+    first_word = first.group(1).strip("'’-") if first else ""
+    return {t.lower().replace(",", "") for t in found
+            if not (t == first_word and found.count(t) == 1 and t[1:] == t[1:].lower() and not t[:1].isdigit())}
 
 
 def difference(a: str, b: str) -> str:
@@ -344,6 +340,8 @@ _COMPARE = re.compile(r"^\s*(?:please\s+|can you\s+|could you\s+)?(?:compare|con
 _ARTICLE = re.compile(r"^(?:the |this |that |my )?(?:(?:document|file|article|report|paper|pdf)s?\s+)?",
                       re.IGNORECASE)
 
+_GENERIC = re.compile(r"(?:it|(?:the|this|that|my) (?:document|file|article|report|paper|pdf))", re.IGNORECASE)
+
 
 def asks_whole_document(question: str) -> bool:
     """Whether the question could be a summary or comparison request (cheap: no index read)."""
@@ -369,8 +367,8 @@ def match_source(name: str, sources: Iterable[SourceInfo | str]) -> str | None:
 
 def route(question: str, sources: Iterable[SourceInfo | str]) -> tuple[str, str] | tuple[str, str, str] | None:
     """("summarize", source) for "summarize X" / "give me a summary of X", ("compare", a, b) for
-    "compare X and Y", each X an indexed document (see `match_source`); None for anything else,
-    which is then answered as a question."""
+    "compare X and Y", each X an indexed document (see `match_source`; "this document" or "it"
+    when the index holds one); None for anything else, which is then answered as a question."""
     sources = list(sources)
     m = _COMPARE.match(question)
     if m:
@@ -380,6 +378,8 @@ def route(question: str, sources: Iterable[SourceInfo | str]) -> tuple[str, str]
     m = _SUMMARIZE.match(question)
     if m:
         x = match_source(m.group("x"), sources)
+        if x is None and len(sources) == 1 and _GENERIC.fullmatch(m.group("x").strip()):
+            x = sources[0] if isinstance(sources[0], str) else sources[0].source  # "summarize this document"
         if x:
             return ("summarize", x)
     return None

@@ -182,6 +182,7 @@ def test_difference_needs_a_substitution_or_a_negation_not_just_more_detail():
     assert difference("The bridge is open to lorries.", "The bridge is not open to lorries.")
     assert not difference("The bridge opened in 1998.", "The bridge opened in 1998 after a delay in Varn.")
     assert not difference("Revenue rose by a third last year.", "Sales rose by a third last year.")
+    assert not difference("Revenue rose by 5% in 2023.", "Sales rose by 5% in 2023.")
 
 
 # ---- routing --------------------------------------------------------------------------------------
@@ -206,6 +207,11 @@ SOURCES = [SourceInfo("/docs/Annual-Report.pdf", "Harbour Water Board Report", 1
 ])
 def test_route_sends_summary_and_compare_requests_naming_documents(question, expected):
     assert route(question, SOURCES) == expected
+
+
+def test_summarize_this_document_means_the_only_one_indexed():
+    assert route("Summarize this document.", SOURCES[:1]) == ("summarize", "/docs/Annual-Report.pdf")
+    assert route("summarize it", SOURCES) is None  # which one?
 
 
 def test_match_source_reads_paths_names_stems_and_titles():
