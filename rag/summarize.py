@@ -58,7 +58,9 @@ Writer = Callable[[str, str], str]  # (system prompt, user prompt) -> the model'
 
 
 # ---- the sentences a summary may quote ---------------------------------------------------------
-_CODE = re.compile(r"[{};=<>]|^\s*(?:\$ |>>> |#include|def |class |import |from \S+ import)|\w\(\S*\)")
+# Code, not prose: braces, a statement's closing ";", operators, calls, a prompt or a keyword at the start.
+# (A semicolon inside a sentence, "p < 0.05" or "x = 3" in a report is prose.)
+_CODE = re.compile(r"[{}]|;\s*$|==|!=|=>|->|\w\(\S*\)|^\s*(?:\$ |>>> |#include|def |class |import |from \S+ import)")
 # A model's sentence about the numbered sentences rather than about the document says nothing.
 _TALK = re.compile(r"\b(?:the|these|those) (?:numbered |given )?(?:sentences?|passages?|section)\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
