@@ -229,3 +229,10 @@ def test_chat_question_asking_for_a_summary_is_answered_with_the_whole_document_
     answer = reply.answer()
     assert pieces == answer.text == seed_assistant.summarize(str(SEED_FILE)).text
     assert "total" in answer.timings_ms
+
+
+def test_chat_question_asking_to_compare_two_documents_is_answered_with_the_comparison(bridges):
+    assistant, folder = bridges
+    answer = assistant.ask("What are the differences between city-report and newspaper.txt?")
+    assert answer.text == assistant.compare(folder / "city-report.txt", folder / "newspaper.txt").text
+    assert answer.notice.endswith("differ on 2 points.")
