@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 MAX_SENTENCES = 3000
 _MIN_WORDS = 5  # "Chapter 3 Results", captions and list stubs say nothing on their own
 _MAX_CHARS = 400  # longer "sentences" are tables or lines run together from a layout; a mean of all topics, they look central
+# A photo caption ("... air strikes in Iraq and Syria Joseph Eid/Getty") often repeats the lead
+# sentence; this much lower it ranks, so the lead is quoted (the seed article), not swept.
+_NO_STOP = 0.05
+_STOP = re.compile(r"[.!?][\"'”’)\]]*$")
 _MMR_LAMBDA = 0.7  # relevance vs novelty when choosing the next sentence (Carbonell & Goldstein's MMR)
 _REDUNDANT = 0.85  # a sentence this close to one already chosen repeats it
 # Two sentences are about the same point when this close (cosine, bundled MiniLM) and sharing at
@@ -143,9 +147,10 @@ def embed(embedder, sentences: list[Evidence]):
     return embedder.encode([flatten(e.text) for e in sentences])
 
 
-def central(sentences: list[Evidence], vectors, k: int, centroid=None) -> list[int]:
+def central(sentences: list, vectors, k: int, centroid=None) -> list[int]:
     """Indices of the `k` most central, non-redundant sentences, in document order: the closest
-    to `centroid` (default: the mean of `vectors`, so the closest to all the others on average)."""
+    to `centroid` (default: the mean of `vectors`, so the closest to all the others on average).
+    Of two near-duplicates, a caption without a stop loses to the sentence that says it whole."""
     import numpy as np
 
     if not sentences:
@@ -153,7 +158,10 @@ def central(sentences: list[Evidence], vectors, k: int, centroid=None) -> list[i
     if centroid is None:
         centroid = vectors.mean(axis=0)
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
-    return sorted(choose(vectors, vectors @ centroid, k))
+    relevance = vectors @ centroid
+    if isinstance(sentences[0], Evidence):
+        relevance = relevance - _NO_STOP * np.array([not _STOP.search(e.text) for e in sentences])
+    return sorted(choose(vectors, relevance, k))
 
 
 # ---- summarize -----------------------------------------------------------------------------------

@@ -333,7 +333,7 @@ def test_documents_panel_shows_full_names_and_facts_searches_sorts_and_removes(p
     assert page.locator("#documents li", has_text=long_name).count() == 0
 
 
-def test_summarize_action_shows_a_cited_summary_of_the_whole_document(page, served):
+def test_summarize_action_shows_a_cited_summary_of_the_whole_document(page, served, artifacts):
     page.click(".tabs button[data-tab=docs]")
     page.locator("#documents li", has_text="000_8e5956575f1ec01d.txt").locator("button.summarize").click()
     answer = page.locator(".msg.assistant").last
@@ -346,6 +346,7 @@ def test_summarize_action_shows_a_cited_summary_of_the_whole_document(page, serv
     mark = page.locator("#citation-panel .passage mark")
     mark.wait_for()
     assert " ".join(mark.inner_text().split()) in " ".join(answer.locator(".bubble").inner_text().split())
+    page.screenshot(path=str(artifacts / "summary-light-desktop.png"))
 
 
 # ---- screenshots ------------------------------------------------------------------------------------------
