@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 # bench/summarize_pdf.py measures it.
 MAX_SENTENCES = 3000
 _MIN_WORDS = 5  # "Chapter 3 Results", captions and list stubs say nothing on their own
-_MAX_CHARS = 400  # longer "sentences" are tables or lines run together from a layout; a mean of all topics, they look central
+# Longer "sentences" are tables or lines run together from a layout: the mean of several topics,
+# they look central to everything.
+_MAX_CHARS = 400
 # A photo caption ("... air strikes in Iraq and Syria Joseph Eid/Getty") often repeats the lead
 # sentence; this much lower it ranks, so the lead is quoted (the seed article), not swept.
 _NO_STOP = 0.05
@@ -110,10 +112,15 @@ def document_sentences(doc, limit: int = MAX_SENTENCES) -> list[Evidence]:
 
 
 def _page_finder(doc) -> Callable[[int], int | None]:
-    pages = list(getattr(doc, "pages", ()) or ())
+    """`doc.page_at` for a stored document too, by bisection (thousands of sentences, pages)."""
+    import bisect
+
+    pages = sorted(getattr(doc, "pages", ()) or (), key=lambda p: p.start)
+    starts = [p.start for p in pages]
 
     def page_at(offset: int) -> int | None:
-        return next((p.number for p in pages if p.start <= offset < p.end), None)
+        i = bisect.bisect_right(starts, offset) - 1
+        return pages[i].number if i >= 0 and pages[i].start <= offset < pages[i].end else None
 
     return page_at
 
