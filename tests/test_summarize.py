@@ -32,7 +32,9 @@ def assert_cited_exactly(assistant: Assistant, answer) -> None:
     assert answer.sentences and not answer.abstained
     by_n = {c.n: c for c in answer.citations}
     for c in answer.citations:
-        assert assistant.document(c.source).text[c.start:c.end] == c.quote
+        doc = assistant.document(c.source)
+        assert doc.text[c.start:c.end] == c.quote
+        assert c.page == next((p.number for p in doc.pages if p.start <= c.start < p.end), None)
     for s in answer.sentences:
         assert s.citations and s.supported and all(n in by_n for n in s.citations)
         assert all(f"[{n}]" in answer.text for n in s.citations)
