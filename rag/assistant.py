@@ -173,8 +173,16 @@ class Assistant:
 
     def _answer_items(self, question: str, history: list[tuple[str, str]], k: int | None, source: str | None):
         from .followups import condense_question, is_rewrite
+        from .summarize import asks_whole_document, route
 
         t0 = time.perf_counter()
+        task = route(question, self.sources()) if source is None and asks_whole_document(question) else None
+        if task:  # "summarize X", "compare X and Y": the whole documents, not top-k passages
+            answer = self.summarize(task[1]) if task[0] == "summarize" else self.compare(task[1], task[2])
+            yield from re.findall(r"\s*\S+", answer.text)
+            yield replace(answer, timings_ms={"answer": (time.perf_counter() - t0) * 1000,
+                                              "total": (time.perf_counter() - t0) * 1000})
+            return
         query, notice = condense_question(question, history, self.settings)
         t_condense = time.perf_counter()
         passages = self.retrieve(query, k, source)
@@ -207,6 +215,59 @@ class Assistant:
         if first_piece:
             timings["first_piece"] = (first_piece - t0) * 1000
         yield replace(answer, timings_ms=timings)
+
+    # ---- whole documents ---------------------------------------------------------------------
+    def summarize(self, source: str | Path) -> Answer:
+        """A summary of the whole document (not of retrieved passages), every sentence cited with
+        exact offsets: its most central sentences, quoted, or with an LLM configured, the model's
+        section summaries, each sentence verified against the sentences it cites.
+        See `rag.summarize`.
+
+        Raises:
+            DocumentNotFound: `source` names no indexed document.
+        """
+        from .summarize import summarize
+
+        doc = self._stored(source)
+        if not self.settings.uses_llm:
+            return summarize(doc, self.embedder)
+        from . import llm
+        from .verification import Verifier
+
+        def writer(system: str, user: str) -> str:
+            return llm.complete(llm.chat_model(self.settings), system, user, self.settings)
+
+        return summarize(doc, self.embedder, writer=writer, backend=llm.backend_name(self.settings),
+                         verifier=Verifier(self.embedder, self.settings.verify_min_similarity))
+
+    def compare(self, a: str | Path, b: str | Path) -> Answer:
+        """What documents `a` and `b` say differently about the same points (another number,
+        name, or a negation), as "A: <quote> [n] — B: <quote> [m]" lines cited on both sides.
+        See `rag.summarize.compare`.
+
+        Raises:
+            DocumentNotFound: `a` or `b` names no indexed document.
+        """
+        from .summarize import compare
+
+        return compare(self._stored(a), self._stored(b), self.embedder)
+
+    def _stored(self, source: str | Path):
+        """The stored document `source` names: its path as indexed, the path made absolute, or
+        a file name, stem or title only one indexed document has."""
+        from .errors import DocumentNotFound
+        from .summarize import match_source
+
+        for candidate in (str(source), str(Path(source).expanduser().absolute())):
+            doc = self.store.document(candidate)
+            if doc is not None:
+                return doc
+        named = match_source(str(source), self.sources())
+        doc = self.store.document(named) if named else None
+        if doc is None:
+            raise DocumentNotFound(f"{source} is not in the index at {self.location}: run `rag ingest {source}` "
+                                   "first (`rag sources` lists what is indexed)")
+        return doc
 
     def reader(self, history: list[tuple[str, str]] | None = None, threshold: float | None = None):
         """The extractive reader over this index, as `stream` uses it (`threshold`: another

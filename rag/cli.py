@@ -342,6 +342,41 @@ def ask(question: Annotated[str, typer.Argument(help="The question.")],
         _stream_answer(assistant, question, [], k=k, source=source)
 
 
+def _whole_document(assistant, as_json: bool, task, *names) -> None:
+    """Run `summarize` or `compare` on indexed documents and print the cited answer (exit 4 when a
+    document is not in the index)."""
+    from .errors import RagError
+
+    _open_for_questions(assistant)
+    try:
+        answer = task(*names)
+    except RagError as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(_json(answer.to_dict()))
+    else:
+        _print_answer(answer)
+
+
+@app.command()
+def summarize(file: Annotated[str, typer.Argument(help="An indexed document: its path, file name or title.")],
+              index: IndexOpt = None, llm: LlmOpt = None,
+              as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
+    """Summarize a whole document; every sentence is cited (quoted, or written by the LLM and checked)."""
+    assistant = _assistant(index, llm)
+    _whole_document(assistant, as_json, assistant.summarize, file)
+
+
+@app.command()
+def compare(a: Annotated[str, typer.Argument(help="An indexed document.")],
+            b: Annotated[str, typer.Argument(help="Another indexed document.")],
+            index: IndexOpt = None,
+            as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False) -> None:
+    """What two documents say differently about the same points, cited on both sides."""
+    assistant = _assistant(index)
+    _whole_document(assistant, as_json, assistant.compare, a, b)
+
+
 @app.command()
 def chat(index: IndexOpt = None, llm: LlmOpt = None) -> None:
     """A conversation in the terminal; follow-up questions use the earlier turns. Ctrl-D quits."""

@@ -19,3 +19,7 @@ class StoreError(RagError):
 
 class BackendUnavailable(RagError):
     """An LLM backend cannot be reached or loaded."""
+
+
+class DocumentNotFound(RagError):
+    """A document named for a whole-document answer (summarize, compare) is not in the index."""

@@ -2,7 +2,7 @@
 in-process, so a test can slow an answer down and read the server's counters: stop, copy,
 regenerate, edit and resend, conversations (new one listed at once, rename, delete, search), the
 checking state and the backend label, dark mode, safe markdown (a document holding HTML and
-script never runs), the documents panel. Screenshots in light and dark, desktop and phone width,
+script never runs), the documents panel and its Summarize action. Screenshots in light and dark, desktop and phone width,
 go to test-artifacts/."""
 
 from __future__ import annotations
@@ -331,6 +331,22 @@ def test_documents_panel_shows_full_names_and_facts_searches_sorts_and_removes(p
     page.locator("#documents li", has_text="No document matches.").wait_for()
     page.fill("#document-search", "")
     assert page.locator("#documents li", has_text=long_name).count() == 0
+
+
+def test_summarize_action_shows_a_cited_summary_of_the_whole_document(page, served, artifacts):
+    page.click(".tabs button[data-tab=docs]")
+    page.locator("#documents li", has_text="000_8e5956575f1ec01d.txt").locator("button.summarize").click()
+    answer = page.locator(".msg.assistant").last
+    answer.locator(".meta .verified").wait_for()
+    assert page.locator(".msg.user").last.inner_text().startswith("Summarize 000_8e5956575f1ec01d.txt")
+    markers = answer.locator(".bubble button.cite")
+    assert markers.count() >= 5  # every quoted sentence cites itself
+    assert "quoted from sources" in answer.locator(".meta").inner_text()
+    markers.nth(2).click()
+    mark = page.locator("#citation-panel .passage mark")
+    mark.wait_for()
+    assert " ".join(mark.inner_text().split()) in " ".join(answer.locator(".bubble").inner_text().split())
+    page.screenshot(path=str(artifacts / "summary-light-desktop.png"))
 
 
 # ---- screenshots ------------------------------------------------------------------------------------------

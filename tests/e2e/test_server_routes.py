@@ -1,5 +1,5 @@
 """The /api routes in-process (FastAPI's TestClient over `create_app`, real Assistant, model and
-Chroma): the Answer JSON and its document ids, the documents listing, conversations (rename,
+Chroma): the Answer JSON and its document ids, the documents listing and summary, conversations (rename,
 delete, search, regenerate), the access log, and a stopped answer stopping the server's work."""
 
 from __future__ import annotations
@@ -77,6 +77,16 @@ def test_abstention_passages_carry_document_ids_too(client):
 
 
 # ---- documents -----------------------------------------------------------------------------------------
+def test_document_summary_is_an_answer_citing_its_own_document_exactly(client):
+    doc = client.get("/api/documents").json()[0]
+    answer = client.post(f"/api/documents/{doc['id']}/summary").json()
+    assert not answer["abstained"] and len(answer["sentences"]) >= 5
+    text = client.get(f"/api/documents/{doc['id']}").json()["text"]
+    for c in answer["citations"]:
+        assert c["document_id"] == doc["id"] and text[c["start"]:c["end"]] == c["quote"]
+    assert client.post("/api/documents/L25vL3N1Y2gudHh0/summary").status_code == 404  # /no/such.txt
+
+
 def test_document_listing_gives_folder_type_size_chunks_date_and_encoding(client):
     (doc,) = client.get("/api/documents").json()
     seed = next(SEEDS.glob("*.txt"))

@@ -1,5 +1,5 @@
-"""/api/documents: list, upload (multipart, all-or-nothing per file), read the whole text of, and
-remove indexed documents."""
+"""/api/documents: list, upload (multipart, all-or-nothing per file), read the whole text of,
+summarize and remove indexed documents."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from starlette.datastructures import UploadFile
 
 from .. import uploads
 from ..limits import invalid
-from ..schemas import (NOT_FOUND, UPLOAD_BODY, DocumentOut, DocumentText, UploadResponse, doc_id, document_out,
-                       source_of)
+from ..schemas import (NOT_FOUND, UPLOAD_BODY, AnswerOut, DocumentOut, DocumentText, UploadResponse, answer_json,
+                       doc_id, document_out, source_of)
 from ..state import ServerState, State
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
@@ -102,6 +102,20 @@ async def get_document(document_id: str, state: State) -> dict:
         raise HTTPException(404, "no such document")
     return {**document_out(doc, state.uploads_dir), "text": doc.text,
             "pages": [{"number": p.number, "start": p.start, "end": p.end} for p in doc.pages]}
+
+
+@router.post("/{document_id}/summary", response_model=AnswerOut, responses=NOT_FOUND)
+async def summarize_document(document_id: str, state: State) -> dict:
+    """A summary of the whole document, every sentence cited (same JSON as an answer, as
+    `rag summarize --json` prints it)."""
+    from ...errors import DocumentNotFound
+
+    source = source_of(document_id)
+    try:
+        answer = await state.call(state.assistant.summarize, source)
+    except DocumentNotFound:
+        raise HTTPException(404, "no such document") from None
+    return answer_json(answer.to_dict())
 
 
 @router.delete("/{document_id}", responses=NOT_FOUND)

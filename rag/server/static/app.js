@@ -577,12 +577,35 @@ function showDocuments() {
         ...(d.title && d.title !== d.name ? [el("span", { class: "doc-title" }, d.title)] : []),
         el("small", { class: "folder" }, d.uploaded ? "uploaded" : d.folder),
         el("small", { class: "facts" }, facts.join(" · "))),
-      el("button", { type: "button", "aria-label": `Remove ${d.name}`, onclick: () => removeDocument(d) }, "Remove"));
+      el("div", { class: "doc-actions" },
+        el("button", { type: "button", class: "summarize", "aria-label": `Summarize ${d.name}`,
+          onclick: () => summarizeDocument(d) }, "Summarize"),
+        el("button", { type: "button", "aria-label": `Remove ${d.name}`, onclick: () => removeDocument(d) }, "Remove")));
   }));
   if (!docs.length) list.append(el("li", {}, state.documents.length ? "No document matches." : "No documents yet."));
 }
 $("#document-search").addEventListener("input", showDocuments);
 $("#document-sort").addEventListener("change", showDocuments);
+
+// A summary of the whole document, shown in the chat like an answer (its [n] open the sources).
+// It is not stored in the conversation; "Regenerate" asks for it again through the chat.
+async function summarizeDocument(d) {
+  if (state.busy) return;
+  document.body.classList.remove("drawer-open");
+  setBusy(true);
+  const turn = addTurn(`Summarize ${d.name}`);
+  const bubble = turn.msg.querySelector(".bubble");
+  bubble.dataset.status = "reading the whole document…";
+  try {
+    renderAnswer(turn, await apiJSON(`/api/documents/${d.id}/summary`, { method: "POST" }));
+  } catch (e) {
+    delete bubble.dataset.status;
+    bubble.textContent = `Something went wrong: ${e.message}`;
+    renderStopped(turn, null);
+  } finally {
+    setBusy(false);
+  }
+}
 
 async function removeDocument(d) {
   if (!confirm(`Remove ${d.name} from the index?`)) return;
