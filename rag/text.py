@@ -60,7 +60,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             continue
         if text[m.start() - 1: m.start()] == "." and m.group(0) != "\n":
             word = re.search(r"([\w.]+)\.$", text[max(cut, m.start() - 12): m.start()])
-            if word and (word.group(1).lower() in _ABBREVIATIONS or len(word.group(1)) == 1):
+            if word and (word.group(1).lower() in _ABBREVIATIONS or (len(word.group(1)) == 1 and word.group(1).isalpha())):
                 continue  # "Mr. Smith", "J. Smith": not a sentence end
         if m.group(0) != "\n" and stop - cut < _MAX_QUOTED and _inside_quote(text[cut:stop]):
             continue  # keep a quotation of several sentences whole: it is one statement by one speaker

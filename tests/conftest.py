@@ -38,6 +38,20 @@ def seed_assistant(tmp_path_factory) -> Assistant:
     return assistant
 
 
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory) -> Path:
+    """An index of the seed article, for read-only tests that open their own Assistants on it."""
+    folder = tmp_path_factory.mktemp("seed-index-dir")
+    Assistant(index_dir=folder, seed_dir=SEEDS).ensure_seeded()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def local_assistant(seed_index_dir) -> Assistant:
+    """The bundled SmolLM2 (RAG_LLM=local) answering over the seed index."""
+    return Assistant(index_dir=seed_index_dir, llm="local", seed_dir=SEEDS)
+
+
 @pytest.fixture
 def fresh_assistant(tmp_path) -> Assistant:
     """An Assistant over an empty index of its own (the model is loaded once per process)."""

@@ -15,7 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from rag import Assistant
 from rag.cli import app as cli_app
 from rag.server.app import create_app
 from support import SEEDS
@@ -24,16 +23,6 @@ from support import SEEDS
 QUESTIONS = ["who is Ismail Shukri?", "Why are IS commanders moving to Libya?", "What did Kerry rule out?"]
 
 
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("unchecked-index")
-    Assistant(index_dir=folder, seed_dir=SEEDS).ensure_seeded()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def local(index_dir):
-    return Assistant(index_dir=index_dir, llm="local", seed_dir=SEEDS)
 
 
 @pytest.fixture
@@ -66,9 +55,9 @@ def assert_none_shown(rejected_sentences: list[str], shown: str) -> None:
         assert " ".join(sentence.split()) not in " ".join(shown.split()), sentence
 
 
-def test_python_stream_carries_only_verified_text(local, rejected):
+def test_python_stream_carries_only_verified_text(local_assistant, rejected):
     for q in QUESTIONS:
-        reply = local.stream(q)
+        reply = local_assistant.stream(q)
         pieces = list(reply)
         answer = reply.answer()
         assert "".join(pieces) == answer.text
@@ -77,19 +66,19 @@ def test_python_stream_carries_only_verified_text(local, rejected):
     assert rejected(), "the model wrote no unsupported sentence: the test proved nothing"
 
 
-def test_cli_prints_no_unchecked_sentence(index_dir, rejected, monkeypatch):
+def test_cli_prints_no_unchecked_sentence(seed_index_dir, rejected, monkeypatch):
     monkeypatch.setenv("RAG_SEED_DIR", str(SEEDS))
     runner = CliRunner()
     for q in QUESTIONS:
-        result = runner.invoke(cli_app, ["ask", q, "--index", str(index_dir), "--llm", "local"])
+        result = runner.invoke(cli_app, ["ask", q, "--index", str(seed_index_dir), "--llm", "local"])
         assert result.exit_code == 0, result.output
         assert "unchecked" not in result.output.lower() and "draft" not in result.output.lower()
         assert_none_shown(rejected(), result.stdout)
     assert rejected()
 
 
-def test_chat_page_stream_and_openai_stream_carry_no_unchecked_sentence(local, rejected):
-    with TestClient(create_app(local, warm_up=False)) as client:
+def test_chat_page_stream_and_openai_stream_carry_no_unchecked_sentence(local_assistant, rejected):
+    with TestClient(create_app(local_assistant, warm_up=False)) as client:
         for q in QUESTIONS:
             events = sse(client.post("/api/chat", json={"question": q}).text)
             tokens = "".join(d["text"] for e, d in events if e == "token")

@@ -33,3 +33,8 @@ def test_headings_list_items_and_short_lines_stay_apart():
 
 def test_stem_matches_inflections():
     assert stem("ruled") == stem("rule") and stem("moving") == stem("moved") and stem("strikes") == stem("strike")
+
+
+def test_a_sentence_ending_in_a_digit_ends_there_but_an_initial_does_not_end_one():
+    assert sentences("Sales rose in month 1. They fell in month 2.") == ["Sales rose in month 1.", "They fell in month 2."]
+    assert sentences("J. Smith wrote it. He left.") == ["J. Smith wrote it.", "He left."]
