@@ -17,6 +17,7 @@ import fcntl
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import StoreError
@@ -92,6 +93,7 @@ class Ingester:
                             and known[source] == content_hash(path.read_bytes())):
                         return source, None, None
                     doc = load(path, max_bytes)
+                    doc = replace(doc, suspicious=instruction_phrase(doc.text))
                     return source, doc, chunk_document(doc, self.chunk_size, self.chunk_overlap)
                 except OSError as e:
                     return source, None, FileError(source, f"cannot read file: {e.strerror or e}")
@@ -200,6 +202,19 @@ class Ingester:
 
     def lock(self, wait: bool):
         return ingest_lock(self.index_dir, self.shared, wait)
+
+
+def instruction_phrase(text: str) -> str:
+    """Why a document's text looks written to steer an assistant (rag.answering.INSTRUCTION:
+    "ignore previous instructions", "the password is", "say that..."): the first such phrase and
+    where it is, or "" for ordinary text. `rag sources` and /api/documents show it; the reader
+    already never quotes such a sentence as an answer on its own."""
+    from .answering import INSTRUCTION
+
+    m = INSTRUCTION.search(text)
+    if m is None:
+        return ""
+    return f'text phrased as instructions to an assistant: "{m.group()}" (at character {m.start()})'
 
 
 def dirty_marker(index_dir: Path) -> Path:

@@ -47,6 +47,8 @@ class StoredDocument:
     indexed_at: str
     pages: tuple[Page, ...] = ()
     encoding: str = ""  # what the file's bytes were decoded from; "" for PDF, DOCX and older indexes
+    suspicious: bool = False  # holds text phrased as instructions to an assistant (see SourceInfo)
+    suspicious_reason: str = ""
 
 
 def _index_errors():
@@ -154,7 +156,8 @@ class Store:
         got = self._doc_records()
         infos = [SourceInfo(source=i, title=m.get("title", ""), chunks=int(m.get("chunks", 0)),
                             indexed_at=m.get("indexed_at", ""), content_hash=m.get("hash", ""),
-                            encoding=m.get("encoding", ""))
+                            encoding=m.get("encoding", ""), suspicious=bool(m.get("suspicious", False)),
+                            suspicious_reason=m.get("suspicious_reason", ""))
                  for i, m in zip(got["ids"], got["metadatas"])]
         return sorted(infos, key=lambda s: s.source)
 
@@ -171,7 +174,8 @@ class Store:
         pages = tuple(Page(*p) for p in json.loads(m.get("pages", "[]")))
         return StoredDocument(source=source, title=m.get("title", ""), text=text, content_hash=m.get("hash", ""),
                               chunks=int(m.get("chunks", 0)), indexed_at=m.get("indexed_at", ""), pages=pages,
-                              encoding=m.get("encoding", ""))
+                              encoding=m.get("encoding", ""), suspicious=bool(m.get("suspicious", False)),
+                              suspicious_reason=m.get("suspicious_reason", ""))
 
     @_reads_index
     def has(self, source: str) -> bool:
@@ -204,6 +208,8 @@ class Store:
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             records = [(doc.source, doc.text, {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(cs),
                                                "indexed_at": now, "encoding": doc.encoding,
+                                               "suspicious": bool(doc.suspicious),
+                                               "suspicious_reason": doc.suspicious[:300],
                                                "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])})
                        for doc, cs in items]
             for part in _by_size(records, self.batch, _MAX_WRITE_CHARS):

@@ -39,6 +39,9 @@ class Document:
     encoding: str = ""  # the text encoding the bytes were decoded from ("utf-8", "cp1252"...); "" for PDF, DOCX
     furniture: tuple[Furniture, ...] = ()  # headers, footers, page numbers: in the text, never chunked
     notices: tuple[str, ...] = ()  # what could not be read inside the file ("page 3 has no text layer (scanned?)")
+    # Why the text looks like instructions to an assistant ("ignore previous instructions", "the
+    # password is"): the first such phrase and where it is; "" for ordinary text. Set at ingest.
+    suspicious: str = ""
 
     def body(self) -> list[tuple[int, int]]:
         """The (start, end) ranges of the text chunks are cut from: all of it but the furniture."""
@@ -259,3 +262,7 @@ class SourceInfo:
     indexed_at: str  # ISO 8601, UTC
     content_hash: str
     encoding: str = ""  # detected text encoding of the file ("utf-8", "cp1252", "utf-16"...); "" for PDF, DOCX
+    # The document holds text phrased as instructions to an assistant (rag.answering.INSTRUCTION):
+    # it may be there to steer answers. `suspicious_reason` quotes the first such phrase.
+    suspicious: bool = False
+    suspicious_reason: str = ""
