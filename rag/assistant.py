@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from .errors import ConfigError
 from .ingest import Progress
 from .types import Answer, IngestReport, Passage, Reply, SourceInfo
 
+log = logging.getLogger(__name__)
 
 
 class Assistant:
@@ -177,9 +179,10 @@ class Assistant:
         t0 = time.perf_counter()
         query, notice = condense_question(question, history, self.settings)
         t_condense = time.perf_counter()
-        passages = self.retrieve(query, k, source)
+        texts = _StoredTexts(self.store)
+        passages = self._current_passages(query, k, source, texts)
         t1 = time.perf_counter()
-        reader = self.reader(history)
+        reader = self.reader(history, documents=texts)
         ranked = reader.rank(query, passages)
         first_piece = None
         if self.settings.uses_llm and not notice:
@@ -192,14 +195,16 @@ class Assistant:
             # The model sees the user's own words unless the follow-up was really rewritten.
             items = answerer.stream(query if is_rewrite(query, history) else question, ranked, passages)
         else:
-            answer = reader.select(ranked, passages)
+            answer = _checked_citations(reader.select(ranked, passages), texts, passages, keep_text=False)
             items = iter(re.findall(r"\s*\S+", answer.text) + [replace(answer, notice=answer.notice or notice)])
         for item in items:
             if isinstance(item, str):
                 first_piece = first_piece or time.perf_counter()
                 yield item
             else:
-                answer = item
+                # An LLM's text has been shown by now, each sentence verified against passages that
+                # matched the stored text; a citation that does not is still never handed out.
+                answer = _checked_citations(item, texts, passages, keep_text=True)
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t_condense) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
         if history:
@@ -208,13 +213,38 @@ class Assistant:
             timings["first_piece"] = (first_piece - t0) * 1000
         yield replace(answer, timings_ms=timings)
 
-    def reader(self, history: list[tuple[str, str]] | None = None, threshold: float | None = None):
+    def _current_passages(self, query: str, k: int | None, source: str | None, texts: "_StoredTexts") -> list[Passage]:
+        """`retrieve`, keeping only passages that are the stored document's text at their offsets.
+        The store already drops chunks of a version its view of the manifest does not hold; a
+        passage that still differs means another process changed the document since that view
+        (checked every few seconds): look at the manifest now and retrieve again, once."""
+        passages = self.retrieve(query, k, source)
+        stale = [p for p in passages if not texts.holds(p.source, p.start, p.end, p.text)]
+        if not stale:
+            return passages
+        for p in stale:
+            log.warning("dropped a passage of %s (%d-%d) that no longer matches the stored text: the index "
+                        "changed under this process; retrieving again", p.source, p.start, p.end)
+        self.store.refresh()
+        texts.clear()
+        passages = self.retrieve(query, k, source)
+        stale = [p for p in passages if not texts.holds(p.source, p.start, p.end, p.text)]
+        for p in stale:
+            log.warning("dropped a passage of %s (%d-%d) that does not match the stored text",
+                        p.source, p.start, p.end)
+        return [p for p in passages if p not in stale]
+
+    def reader(self, history: list[tuple[str, str]] | None = None, threshold: float | None = None,
+               documents: Callable[[str], object] | None = None):
         """The extractive reader over this index, as `stream` uses it (`threshold`: another
-        abstention threshold, for calibration)."""
+        abstention threshold, for calibration; `documents`: source -> stored document or None,
+        the store's by default)."""
         from .answering import ExtractiveAnswerer
 
+        fetch = documents or self.store.document
+
         def document(source: str) -> tuple[str, str] | None:
-            doc = self.store.document(source)
+            doc = fetch(source)
             return (doc.title, doc.text) if doc else None
 
         s = self.settings
@@ -228,6 +258,57 @@ class Assistant:
         from .retrieval import RagRetriever
 
         return RagRetriever(assistant=self, k=k, source=source)
+
+
+class _StoredTexts:
+    """The stored documents one answer reads, each fetched once: its passages and citations are
+    checked against them (`document.text[start:end] == quote`)."""
+
+    def __init__(self, store):
+        self.store = store
+        self._docs: dict[str, object] = {}
+
+    def __call__(self, source: str):
+        if source not in self._docs:
+            self._docs[source] = self.store.document(source)
+        return self._docs[source]
+
+    def holds(self, source: str, start: int, end: int, quote: str) -> bool:
+        doc = self(source)
+        return doc is not None and doc.text[start:end] == quote
+
+    def clear(self) -> None:
+        self._docs.clear()
+
+
+def _checked_citations(answer: Answer, texts: _StoredTexts, passages: list[Passage], keep_text: bool) -> Answer:
+    """The answer with every citation that is not the stored document's text at its offsets
+    dropped (and logged), never shown. `keep_text`: the text was shown already (an LLM's verified
+    sentences), so only citations go; otherwise the sentences citing a dropped citation go too,
+    the rest renumbered, and an answer left with none is an abstention."""
+    bad = [c for c in answer.citations if not texts.holds(c.source, c.start, c.end, c.quote)]
+    if not bad:
+        return answer
+    for c in bad:
+        log.warning("dropped citation [%d] of %s (%d-%d): its quote is not the stored document's text there",
+                    c.n, c.source, c.start, c.end)
+    dropped = {c.n for c in bad}
+    kept = [c for c in answer.citations if c.n not in dropped]
+    number = {c.n: i for i, c in enumerate(kept, start=1)}
+    citations = [replace(c, n=number[c.n]) for c in kept]
+    sentences = []
+    for sent in answer.sentences:
+        ns = tuple(number[n] for n in sent.citations if n in number)
+        if keep_text or (ns and not dropped & set(sent.citations)):
+            sentences.append(replace(sent, citations=ns))
+    if keep_text:
+        return replace(answer, citations=citations, sentences=sentences)
+    from .answering import abstention, sentence_text
+
+    if not sentences:
+        return abstention(passages, answer.notice)
+    return replace(answer, text=" ".join(sentence_text(sent) for sent in sentences), citations=citations,
+                   sentences=sentences)
 
 
 def _with_overrides(settings: Settings, overrides: dict) -> Settings:

@@ -100,3 +100,47 @@ def test_sigkill_leaves_a_whole_index_and_rerun_completes(rag_cli, base, tmp_pat
     assert not [p for p in index.iterdir() if ".tmp" in p.name or ".old" in p.name], "leftover lexical folders"
     hit = a.retrieve("zeta fact number 4", k=1)[0]
     assert hit.source.endswith("zeta.md")
+
+
+BEACON_V1 = ("The harbour beacon of Kirkwall is kept by Arvid Holm. He lights it every evening at dusk.\n\n"
+             + _paragraphs("beacon", 3))
+BEACON_V2 = ("Notice: the beacon rota changed in the spring of that year. The harbour beacon of Kirkwall is "
+             "kept by Maren Lund. She lights it every evening at dusk.\n\n" + _paragraphs("beacon", 3))
+BEACON_Q = "Who keeps the harbour beacon of Kirkwall?"
+
+
+@pytest.mark.parametrize("point", ["store.put.record:1", "store.put.cleanup:1"])
+def test_an_open_reader_never_serves_what_a_killed_writer_superseded(rag_cli, tmp_path, point):
+    """Issue 14, item 4: a long-lived reader (the server's Assistant, opened before) keeps
+    answering while a writer is killed after committing a document's new record but before
+    deleting its old chunks. The old chunks stay in Chroma (only a writer repairs), yet no answer
+    cites them, and every citation is the stored document's text at its offsets."""
+    import time
+
+    docs, no_seeds = tmp_path / "docs", tmp_path / "no-seeds"
+    docs.mkdir()
+    (docs / "alpha.md").write_text(_paragraphs("alpha", 4))
+    beacon = docs / "beacon.txt"
+    beacon.write_text(BEACON_V1)
+    reader = Assistant(index_dir=tmp_path / "index", seed_dir=no_seeds)
+    reader.ingest([docs])
+    old_hash = {s.source: s.content_hash for s in reader.sources()}[str(beacon)]
+    assert "Arvid Holm" in reader.ask(BEACON_Q).text
+
+    beacon.write_text(BEACON_V2)
+    ran = rag_cli(["ingest", "--index", tmp_path / "index", docs], RAG_FAULT_POINT=point,
+                  RAG_SEED_DIR=str(no_seeds), RAG_INGEST_BATCH_CHUNKS="1")
+    assert ran.returncode == -signal.SIGKILL, ran.output
+    left = reader.store.chunks.get(where={"source": str(beacon)}, include=["metadatas"])["metadatas"]
+    assert any(m["hash"] == old_hash for m in left) == (point == "store.put.record:1")
+
+    answers = []
+    deadline = time.monotonic() + 2 * 2.0 + 1  # past the store's manifest re-check (every 2 s)
+    while time.monotonic() < deadline:
+        answer = reader.ask(BEACON_Q)
+        answers.append(answer)
+        assert "Arvid" not in answer.text and not any("Arvid" in c.quote for c in answer.citations), answer.text
+        for c in answer.citations:
+            assert reader.document(c.source).text[c.start:c.end] == c.quote
+    assert "Maren Lund" in answers[-1].text
+    assert not any("Arvid" in p.text for p in reader.retrieve(BEACON_Q, k=10))
