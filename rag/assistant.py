@@ -83,18 +83,42 @@ class Assistant:
                                       shared=bool(self.settings.chroma_url), chunk_size=self.settings.chunk_size,
                                       chunk_overlap=self.settings.chunk_overlap,
                                       max_bytes=int(self.settings.max_file_mb * 1_000_000),
-                                      batch_chunks=self.settings.ingest_batch_chunks)
+                                      batch_chunks=self.settings.ingest_batch_chunks, limits=self.parse_limits)
         return self._ingester
+
+    @property
+    def parse_limits(self):
+        """What reading one file may cost (RAG_MAX_FILE_MB, RAG_MAX_TEXT_MB, RAG_MAX_PAGE_CHARS,
+        RAG_PARSE_TIMEOUT_S)."""
+        from .types import ParseLimits
+
+        s = self.settings
+        return ParseLimits(max_bytes=int(s.max_file_mb * 1_000_000), max_chars=int(s.max_text_mb * 1_000_000),
+                           max_page_chars=s.max_page_chars, timeout_s=s.parse_timeout_s)
 
     # ---- ingestion ---------------------------------------------------------------------------
     def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
-               follow_symlinks: bool = False) -> IngestReport:
+               follow_symlinks: bool = False, parsed: dict | None = None) -> IngestReport:
         """Index files and folders: PDF, DOCX, HTML and every file whose content is text, in any
         encoding (binaries are reported and skipped). Unchanged files (same content hash) cost
         nothing; changed files replace their chunks; per-file problems are reported, never raised.
         Inside a folder, symlinks leading out of it are reported and skipped unless `follow_symlinks`.
+        Each file's text is bounded (RAG_MAX_TEXT_MB, RAG_MAX_PAGE_CHARS) and its parse timed
+        (RAG_PARSE_TIMEOUT_S). `parsed`: files already read by `parse`, not read again.
         The work is done by `rag.ingest.Ingester`."""
+        if parsed is not None:
+            return self.ingester.ingest_files([Path(p) for p in paths], progress=progress, parsed=parsed)
         return self.ingester.ingest(paths, prune=prune, progress=progress, follow_symlinks=follow_symlinks)
+
+    def parse(self, files: list[Path], read_from: dict[Path, Path] | None = None) -> dict:
+        """Read and chunk files for `ingest(files, parsed=...)` without touching the index, so it
+        may run while other threads answer (the server parses uploads outside its answering
+        lock). `read_from`: where the bytes of a file are for now (an upload's temporary name).
+        Returns {source: (Document, chunks) or FileError}; see `rag.ingest.parse_files`."""
+        from .ingest import parse_files
+
+        s = self.settings
+        return parse_files([Path(f) for f in files], self.parse_limits, s.chunk_size, s.chunk_overlap, read_from)
 
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""

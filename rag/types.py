@@ -219,6 +219,19 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class ParseLimits:
+    """What reading one file may cost (`rag.loaders.load`); None: no limit. Over any of them the
+    file is reported with the reason (`FileError`) and nothing of it is indexed."""
+
+    max_bytes: int | None = None  # the file's size (RAG_MAX_FILE_MB)
+    max_chars: int | None = None  # characters extracted from the whole file (RAG_MAX_TEXT_MB)
+    max_page_chars: int | None = None  # characters extracted from one PDF page (RAG_MAX_PAGE_CHARS)
+    # PDF, DOCX and HTML are parsed in a separate process, killed after this many seconds
+    # (RAG_PARSE_TIMEOUT_S); plain text is decoded in-process. None: everything in-process.
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
 class FileError:
     path: str
     reason: str
