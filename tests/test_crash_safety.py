@@ -144,3 +144,45 @@ def test_an_open_reader_never_serves_what_a_killed_writer_superseded(rag_cli, tm
             assert reader.document(c.source).text[c.start:c.end] == c.quote
     assert "Maren Lund" in answers[-1].text
     assert not any("Arvid" in p.text for p in reader.retrieve(BEACON_Q, k=10))
+
+
+def test_passages_and_citations_that_are_not_the_stored_text_are_dropped_and_logged(tmp_path, caplog):
+    """The last line of defence of item 4: whatever the store hands out, an answer cites only
+    what `document.text[start:end]` holds. Here the stored text changes under chunks whose hash
+    still matches (so the manifest filter keeps them): nothing of them is shown, and it is logged."""
+    import logging
+
+    from dataclasses import replace
+
+    from rag.assistant import _checked_citations, _StoredTexts
+    from rag.types import Answer, AnswerSentence, Citation
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "beacon.txt").write_text(BEACON_V1)
+    a = Assistant(index_dir=tmp_path / "index", seed_dir=tmp_path / "no-seeds")
+    a.ingest([docs])
+    source = str(docs / "beacon.txt")
+    good = a.ask(BEACON_Q)
+    assert "Arvid Holm" in good.text and good.citations
+
+    stored = a.store.docs.get(ids=[source], include=["documents"])["documents"][0]
+    a.store.docs.update(ids=[source], embeddings=[[1.0]],
+                        documents=["Moved along by forty characters of new text. " + stored])
+    with caplog.at_level(logging.WARNING, logger="rag.assistant"):
+        answer = a.ask(BEACON_Q)
+    assert "Arvid" not in answer.text and not answer.citations and answer.abstained
+    assert "no longer matches the stored text" in caplog.text
+
+    # The citation check itself: the sentence citing a wrong quote goes, the rest is renumbered.
+    text = a.document(source).text
+    right = Citation(n=2, source=source, start=0, end=10, quote=text[0:10], score=1.0)
+    wrong = replace(right, n=1, start=5, end=15, quote="not there!")
+    answer = Answer(text="A [1] B [2]", citations=[wrong, right], abstained=False,
+                    sentences=[AnswerSentence("A", (1,)), AnswerSentence("B", (2,))])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rag.assistant"):
+        checked = _checked_citations(answer, _StoredTexts(a.store), [], keep_text=False)
+    assert [(c.n, c.quote) for c in checked.citations] == [(1, text[0:10])]
+    assert [s.text for s in checked.sentences] == ["B"] and checked.text == "B [1]"
+    assert "dropped citation [1]" in caplog.text
