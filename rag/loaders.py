@@ -208,19 +208,20 @@ class _ParserProcess:
     def parse(self, request: tuple, timeout_s: float):
         import pickle
         import select
-        import subprocess
-        import sys
 
         with self.lock:
             if self.proc is None or self.proc.poll() is not None:
-                root = str(Path(__file__).resolve().parents[1])  # the rag this process runs
-                env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-                self.proc = subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                self.proc = self._start()
             proc = self.proc
             try:
-                pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                proc.stdin.flush()
+                try:
+                    pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    proc.stdin.flush()
+                except BrokenPipeError:  # it died while idle (killed from outside): once more, afresh
+                    self._stop()
+                    self.proc = proc = self._start()
+                    pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    proc.stdin.flush()
                 ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
                 if not ready:
                     self._stop()
@@ -233,6 +234,16 @@ class _ParserProcess:
             if not healthy:  # after MemoryError or the like, start afresh
                 self._stop()
         return ok, value
+
+    @staticmethod
+    def _start():
+        import subprocess
+        import sys
+
+        root = str(Path(__file__).resolve().parents[1])  # the rag this process runs
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        return subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
     def _stop(self) -> None:
         if self.proc is not None:
@@ -247,6 +258,8 @@ class _ParserProcess:
 
 
 _parser = _ParserProcess()
+# A forked child (a test harness, a pre-forking server) starts its own parser: the parent's pipes are not its.
+os.register_at_fork(after_in_child=lambda: _parser.__init__())
 
 
 def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLimits) -> tuple:
