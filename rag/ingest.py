@@ -59,11 +59,6 @@ class Ingester:
         files, errors = discover(paths, follow_symlinks=follow_symlinks)
         return self.ingest_files(files, errors=errors, prune=prune, progress=progress)
 
-    def parse(self, files: list[Path], read_from: dict[Path, Path] | None = None) -> dict[str, Parsed]:
-        """Read and chunk files without writing anything or taking the ingest lock (see
-        `parse_files`): `ingest_files(files, parsed=...)` then only embeds and writes them."""
-        return parse_files(files, self.limits, self.chunk_size, self.chunk_overlap, read_from)
-
     def ingest_files(self, files: list[Path], *, errors: list[FileError] = (), prune: bool = False,
                      progress: Progress | None = None, gone: list[str] = (), drop_failed: bool = False,
                      parsed: dict[str, Parsed] | None = None) -> IngestReport:
@@ -78,8 +73,8 @@ class Ingester:
         indexed file that can no longer be read is removed too, so the index holds what a fresh
         ingest would.
 
-        `parsed`: what `parse` made of some of the files beforehand (outside any lock); those are
-        not read again."""
+        `parsed`: what `parse_files` made of some of the files beforehand (outside any lock);
+        those are not read again."""
         from .loaders import content_hash
 
         report = IngestReport(failed=list(errors))

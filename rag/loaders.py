@@ -6,6 +6,10 @@ A file is judged by its content, not its name: .pdf, .docx and .html have their 
 every other file (README, COPYING, .py, .csv, .log, man pages...) is indexed when its bytes decode
 as text, in UTF-8 or in the encoding charset-normalizer detects (Latin-1, Windows-1252, Shift-JIS,
 UTF-16 with a BOM...). Binaries are refused. It does not chunk, embed or store anything.
+
+What a file may cost is bounded (`ParseLimits`): its bytes, the text it expands to (per file and
+per PDF page), how far a zip-based format may decompress, and how long it may take to parse: PDF,
+DOCX and HTML are parsed in a separate parser process that is killed at the time limit.
 """
 
 from __future__ import annotations
