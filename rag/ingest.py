@@ -59,6 +59,25 @@ class Ingester:
         files, errors = discover(paths, follow_symlinks=follow_symlinks)
         return self.ingest_files(files, errors=errors, prune=prune, progress=progress)
 
+    def parse_changed(self, files: list[Path]) -> dict[str, Parsed]:
+        """Read and chunk, without taking the ingest lock, the files whose content is not what
+        the index holds (see `parse_files`), for `ingest_files(files, parsed=...)`: `rag watch`
+        does so, so that a slow file holds no lock that an upload (and through it the server's
+        answering) would wait for. Unchanged and unreadable files are left to `ingest_files`."""
+        from .loaders import content_hash
+
+        known = self.store.hashes()
+        todo = []
+        for path in files:
+            try:
+                if (str(path) in known and path.stat().st_size <= self.max_bytes
+                        and known[str(path)] == content_hash(path.read_bytes())):
+                    continue
+            except OSError:
+                continue
+            todo.append(path)
+        return parse_files(todo, self.limits, self.chunk_size, self.chunk_overlap)
+
     def ingest_files(self, files: list[Path], *, errors: list[FileError] = (), prune: bool = False,
                      progress: Progress | None = None, gone: list[str] = (), drop_failed: bool = False,
                      parsed: dict[str, Parsed] | None = None) -> IngestReport:
