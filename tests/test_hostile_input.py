@@ -272,6 +272,10 @@ def test_pdf_pages_over_the_page_or_file_text_limit_are_refused_with_the_reason(
     with pytest.raises(IngestError, match=r"more than 1 M characters .*RAG_MAX_TEXT_MB.* \(at page 6\)"):
         load(pdf, limits=default_limits(max_chars=1_000_000))
     assert len(load(pdf, limits=default_limits()).text) > 3_000_000  # within the defaults: indexed
+    # The issue's file (100 pages of ~4.4 M characters each, 32 KB): refused from the strings page 1
+    # draws, before pypdf spends its ~13 s extracting them.
+    with pytest.raises(IngestError, match="page 1 draws 4,410,000 bytes of text strings.*RAG_MAX_PAGE_CHARS"):
+        load(inflating_pdf(tmp_path / "issue-14.pdf"), limits=default_limits())
 
 
 def test_docx_zip_bomb_of_text_is_refused_at_the_default_limits_before_it_is_parsed(tmp_path):
