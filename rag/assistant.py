@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from .errors import ConfigError
 from .ingest import Progress
 from .types import Answer, IngestReport, Passage, Reply, SourceInfo
 
+log = logging.getLogger(__name__)
 
 
 class Assistant:
@@ -81,18 +83,42 @@ class Assistant:
                                       shared=bool(self.settings.chroma_url), chunk_size=self.settings.chunk_size,
                                       chunk_overlap=self.settings.chunk_overlap,
                                       max_bytes=int(self.settings.max_file_mb * 1_000_000),
-                                      batch_chunks=self.settings.ingest_batch_chunks)
+                                      batch_chunks=self.settings.ingest_batch_chunks, limits=self.parse_limits)
         return self._ingester
+
+    @property
+    def parse_limits(self):
+        """What reading one file may cost (RAG_MAX_FILE_MB, RAG_MAX_TEXT_MB, RAG_MAX_PAGE_CHARS,
+        RAG_PARSE_TIMEOUT_S)."""
+        from .types import ParseLimits
+
+        s = self.settings
+        return ParseLimits(max_bytes=int(s.max_file_mb * 1_000_000), max_chars=int(s.max_text_mb * 1_000_000),
+                           max_page_chars=s.max_page_chars, timeout_s=s.parse_timeout_s)
 
     # ---- ingestion ---------------------------------------------------------------------------
     def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
-               follow_symlinks: bool = False) -> IngestReport:
+               follow_symlinks: bool = False, parsed: dict | None = None) -> IngestReport:
         """Index files and folders: PDF, DOCX, HTML and every file whose content is text, in any
         encoding (binaries are reported and skipped). Unchanged files (same content hash) cost
         nothing; changed files replace their chunks; per-file problems are reported, never raised.
         Inside a folder, symlinks leading out of it are reported and skipped unless `follow_symlinks`.
+        Each file's text is bounded (RAG_MAX_TEXT_MB, RAG_MAX_PAGE_CHARS) and its parse timed
+        (RAG_PARSE_TIMEOUT_S). `parsed`: files already read by `parse`, not read again.
         The work is done by `rag.ingest.Ingester`."""
+        if parsed is not None:
+            return self.ingester.ingest_files([Path(p) for p in paths], progress=progress, parsed=parsed)
         return self.ingester.ingest(paths, prune=prune, progress=progress, follow_symlinks=follow_symlinks)
+
+    def parse(self, files: list[Path], read_from: dict[Path, Path] | None = None) -> dict:
+        """Read and chunk files for `ingest(files, parsed=...)` without touching the index, so it
+        may run while other threads answer (the server parses uploads outside its answering
+        lock). `read_from`: where the bytes of a file are for now (an upload's temporary name).
+        Returns {source: (Document, chunks) or FileError}; see `rag.ingest.parse_files`."""
+        from .ingest import parse_files
+
+        s = self.settings
+        return parse_files([Path(f) for f in files], self.parse_limits, s.chunk_size, s.chunk_overlap, read_from)
 
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""
@@ -185,9 +211,10 @@ class Assistant:
             return
         query, notice = condense_question(question, history, self.settings)
         t_condense = time.perf_counter()
-        passages = self.retrieve(query, k, source)
+        texts = _StoredTexts(self.store)
+        passages = self._current_passages(query, k, source, texts)
         t1 = time.perf_counter()
-        reader = self.reader(history)
+        reader = self.reader(history, documents=texts)
         ranked = reader.rank(query, passages)
         first_piece = None
         if self.settings.uses_llm and not notice:
@@ -200,14 +227,16 @@ class Assistant:
             # The model sees the user's own words unless the follow-up was really rewritten.
             items = answerer.stream(query if is_rewrite(query, history) else question, ranked, passages)
         else:
-            answer = reader.select(ranked, passages)
+            answer = _checked_citations(reader.select(ranked, passages), texts, passages, keep_text=False)
             items = iter(re.findall(r"\s*\S+", answer.text) + [replace(answer, notice=answer.notice or notice)])
         for item in items:
             if isinstance(item, str):
                 first_piece = first_piece or time.perf_counter()
                 yield item
             else:
-                answer = item
+                # An LLM's text has been shown by now, each sentence verified against passages that
+                # matched the stored text; a citation that does not is still never handed out.
+                answer = _checked_citations(item, texts, passages, keep_text=True)
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t_condense) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
         if history:
@@ -269,13 +298,39 @@ class Assistant:
                                    "first (`rag sources` lists what is indexed)")
         return doc
 
-    def reader(self, history: list[tuple[str, str]] | None = None, threshold: float | None = None):
+
+    def _current_passages(self, query: str, k: int | None, source: str | None, texts: "_StoredTexts") -> list[Passage]:
+        """`retrieve`, keeping only passages that are the stored document's text at their offsets.
+        The store already drops chunks of a version its view of the manifest does not hold; a
+        passage that still differs means another process changed the document since that view
+        (checked every few seconds): look at the manifest now and retrieve again, once."""
+        passages = self.retrieve(query, k, source)
+        stale = [p for p in passages if not texts.holds(p.source, p.start, p.end, p.text)]
+        if not stale:
+            return passages
+        for p in stale:
+            log.warning("dropped a passage of %s (%d-%d) that no longer matches the stored text: the index "
+                        "changed under this process; retrieving again", p.source, p.start, p.end)
+        self.store.refresh()
+        texts.clear()
+        passages = self.retrieve(query, k, source)
+        stale = [p for p in passages if not texts.holds(p.source, p.start, p.end, p.text)]
+        for p in stale:
+            log.warning("dropped a passage of %s (%d-%d) that does not match the stored text",
+                        p.source, p.start, p.end)
+        return [p for p in passages if p not in stale]
+
+    def reader(self, history: list[tuple[str, str]] | None = None, threshold: float | None = None,
+               documents: Callable[[str], object] | None = None):
         """The extractive reader over this index, as `stream` uses it (`threshold`: another
-        abstention threshold, for calibration)."""
+        abstention threshold, for calibration; `documents`: source -> stored document or None,
+        the store's by default)."""
         from .answering import ExtractiveAnswerer
 
+        fetch = documents or self.store.document
+
         def document(source: str) -> tuple[str, str] | None:
-            doc = self.store.document(source)
+            doc = fetch(source)
             return (doc.title, doc.text) if doc else None
 
         s = self.settings
@@ -289,6 +344,57 @@ class Assistant:
         from .retrieval import RagRetriever
 
         return RagRetriever(assistant=self, k=k, source=source)
+
+
+class _StoredTexts:
+    """The stored documents one answer reads, each fetched once: its passages and citations are
+    checked against them (`document.text[start:end] == quote`)."""
+
+    def __init__(self, store):
+        self.store = store
+        self._docs: dict[str, object] = {}
+
+    def __call__(self, source: str):
+        if source not in self._docs:
+            self._docs[source] = self.store.document(source)
+        return self._docs[source]
+
+    def holds(self, source: str, start: int, end: int, quote: str) -> bool:
+        doc = self(source)
+        return doc is not None and doc.text[start:end] == quote
+
+    def clear(self) -> None:
+        self._docs.clear()
+
+
+def _checked_citations(answer: Answer, texts: _StoredTexts, passages: list[Passage], keep_text: bool) -> Answer:
+    """The answer with every citation that is not the stored document's text at its offsets
+    dropped (and logged), never shown. `keep_text`: the text was shown already (an LLM's verified
+    sentences), so only citations go; otherwise the sentences citing a dropped citation go too,
+    the rest renumbered, and an answer left with none is an abstention."""
+    bad = [c for c in answer.citations if not texts.holds(c.source, c.start, c.end, c.quote)]
+    if not bad:
+        return answer
+    for c in bad:
+        log.warning("dropped citation [%d] of %s (%d-%d): its quote is not the stored document's text there",
+                    c.n, c.source, c.start, c.end)
+    dropped = {c.n for c in bad}
+    kept = [c for c in answer.citations if c.n not in dropped]
+    number = {c.n: i for i, c in enumerate(kept, start=1)}
+    citations = [replace(c, n=number[c.n]) for c in kept]
+    sentences = []
+    for sent in answer.sentences:
+        ns = tuple(number[n] for n in sent.citations if n in number)
+        if keep_text or (ns and not dropped & set(sent.citations)):
+            sentences.append(replace(sent, citations=ns))
+    if keep_text:
+        return replace(answer, citations=citations, sentences=sentences)
+    from .answering import abstention, sentence_text
+
+    if not sentences:
+        return abstention(passages, answer.notice)
+    return replace(answer, text=" ".join(sentence_text(sent) for sent in sentences), citations=citations,
+                   sentences=sentences)
 
 
 def _with_overrides(settings: Settings, overrides: dict) -> Settings:

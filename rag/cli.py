@@ -281,7 +281,8 @@ def remove(path: Annotated[Path, typer.Argument(help="The file to remove from th
 @app.command()
 def sources(index: IndexOpt = None,
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the indexed documents: chunks, when indexed, text encoding, path; the index location first."""
+    """List the indexed documents: chunks, when indexed, text encoding, path; the index location first.
+    A "!" marks a document holding text phrased as instructions to an assistant, with the phrase."""
     assistant = _assistant(index)
     _require_index(assistant)
     items = assistant.sources()
@@ -292,7 +293,13 @@ def sources(index: IndexOpt = None,
     if not items:
         typer.echo(f"The index is empty: run `rag ingest PATH{_index_hint(assistant)}`.")
     for s in items:
-        typer.echo(f"{s.chunks:>6} chunks  {s.indexed_at}  {s.encoding or '-':<10}  {_safe(s.source, one_line=True)}")
+        mark = "!" if s.suspicious else " "
+        typer.echo(f"{mark}{s.chunks:>6} chunks  {s.indexed_at}  {s.encoding or '-':<10}  {_safe(s.source, one_line=True)}")
+        if s.suspicious:
+            typer.echo(f"        ! suspicious: {_safe(s.suspicious_reason, one_line=True)}")
+    if any(s.suspicious for s in items):
+        typer.echo("(! marks documents holding text phrased as instructions to an assistant: "
+                   "they may be there to steer answers; check them)")
 
 
 def _print_answer(answer, text: bool = True) -> None:

@@ -17,11 +17,12 @@ import fcntl
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import StoreError
 from .faults import reached
-from .types import FileError, IngestReport
+from .types import Chunk, Document, FileError, IngestReport, ParseLimits
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Ingester:
     writes itself (no local lock or marker)."""
 
     def __init__(self, store, embedder, *, index_dir: Path, shared: bool, chunk_size: int, chunk_overlap: int,
-                 max_bytes: int, batch_chunks: int):
+                 max_bytes: int, batch_chunks: int, limits: ParseLimits | None = None):
         self.store = store
         self.embedder = embedder
         self.index_dir = Path(index_dir)
@@ -44,6 +45,7 @@ class Ingester:
         self.chunk_overlap = chunk_overlap
         self.max_bytes = max_bytes
         self.batch_chunks = batch_chunks
+        self.limits = replace(limits or ParseLimits(), max_bytes=max_bytes)
 
     def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
                follow_symlinks: bool = False) -> IngestReport:
@@ -57,9 +59,28 @@ class Ingester:
         files, errors = discover(paths, follow_symlinks=follow_symlinks)
         return self.ingest_files(files, errors=errors, prune=prune, progress=progress)
 
+    def parse_changed(self, files: list[Path]) -> dict[str, Parsed]:
+        """Read and chunk, without taking the ingest lock, the files whose content is not what
+        the index holds (see `parse_files`), for `ingest_files(files, parsed=...)`: `rag watch`
+        does so, so that a slow file holds no lock that an upload (and through it the server's
+        answering) would wait for. Unchanged and unreadable files are left to `ingest_files`."""
+        from .loaders import content_hash
+
+        known = self.store.hashes()
+        todo = []
+        for path in files:
+            try:
+                if (str(path) in known and path.stat().st_size <= self.max_bytes
+                        and known[str(path)] == content_hash(path.read_bytes())):
+                    continue
+            except OSError:
+                continue
+            todo.append(path)
+        return parse_files(todo, self.limits, self.chunk_size, self.chunk_overlap)
+
     def ingest_files(self, files: list[Path], *, errors: list[FileError] = (), prune: bool = False,
-                     progress: Progress | None = None, gone: list[str] = (), drop_failed: bool = False
-                     ) -> IngestReport:
+                     progress: Progress | None = None, gone: list[str] = (), drop_failed: bool = False,
+                     parsed: dict[str, Parsed] | None = None) -> IngestReport:
         """Index these files (already discovered): new and changed ones are embedded and written,
         unchanged ones (same content hash) cost nothing, unreadable ones are reported after
         `errors` (those met while discovering them). `prune`: also drop indexed files that no
@@ -69,9 +90,11 @@ class Ingester:
         the content of one of them is that file renamed or moved: it is re-keyed with the stored
         vectors (`Store.move`), nothing embedded; the others are removed. `drop_failed`: an
         indexed file that can no longer be read is removed too, so the index holds what a fresh
-        ingest would."""
-        from .chunking import chunk_document
-        from .loaders import content_hash, load
+        ingest would.
+
+        `parsed`: what `parse_files` made of some of the files beforehand (outside any lock);
+        those are not read again."""
+        from .loaders import content_hash
 
         report = IngestReport(failed=list(errors))
         max_bytes = self.max_bytes
@@ -85,18 +108,22 @@ class Ingester:
             def prepare(path: Path):
                 """-> (source, Document | None, chunks | FileError | None); None: unchanged."""
                 source = str(path)
+                if parsed is not None and source in parsed:
+                    done = parsed[source]
+                    if isinstance(done, FileError):
+                        return source, None, done
+                    doc, chunks = done
+                    return (source, None, None) if known.get(source) == doc.content_hash else (source, doc, chunks)
                 try:
                     # Only a file already indexed is hashed first: the others (a folder's photos
                     # and archives among them) are sniffed by load() without being read whole.
                     if (source in known and path.stat().st_size <= max_bytes
                             and known[source] == content_hash(path.read_bytes())):
                         return source, None, None
-                    doc = load(path, max_bytes)
-                    return source, doc, chunk_document(doc, self.chunk_size, self.chunk_overlap)
                 except OSError as e:
                     return source, None, FileError(source, f"cannot read file: {e.strerror or e}")
-                except Exception as e:  # IngestError and parser failures: report, go on
-                    return source, None, FileError(source, str(e) or e.__class__.__name__)
+                result = _parse_one(path, path, self.limits, self.chunk_size, self.chunk_overlap)
+                return (source, None, result) if isinstance(result, FileError) else (source, *result)
 
             def move(doc, chunks) -> bool:
                 """Re-key a gone document whose content this one is, if any."""
@@ -200,6 +227,49 @@ class Ingester:
 
     def lock(self, wait: bool):
         return ingest_lock(self.index_dir, self.shared, wait)
+
+
+Parsed = tuple[Document, list[Chunk]] | FileError
+"""What reading one file gave: its Document and chunks, or why it cannot be indexed."""
+
+
+def parse_files(files: list[Path], limits: ParseLimits, chunk_size: int, chunk_overlap: int,
+                read_from: dict[Path, Path] | None = None) -> dict[str, Parsed]:
+    """Read and chunk files (`limits`: see `ParseLimits`; PDF, DOCX and HTML in a parser process
+    that is killed at the time limit). Touches no index, so it runs outside every lock: the
+    server parses uploads while it keeps answering. `read_from`: for a file whose bytes are
+    elsewhere for now (an upload under its temporary name), where to read them.
+
+    Returns {source: (Document, chunks) or FileError}, in the order of `files`."""
+    read_from = read_from or {}
+    return {str(f): _parse_one(read_from.get(f, f), f, limits, chunk_size, chunk_overlap) for f in files}
+
+
+def _parse_one(path: Path, name: Path, limits: ParseLimits, chunk_size: int, chunk_overlap: int):
+    from .chunking import chunk_document
+    from .loaders import load
+
+    try:
+        doc = load(path, limits=limits, as_name=name)
+        doc = replace(doc, suspicious=instruction_phrase(doc.text))
+        return doc, chunk_document(doc, chunk_size, chunk_overlap)
+    except OSError as e:
+        return FileError(str(name), f"cannot read file: {e.strerror or e}")
+    except Exception as e:  # IngestError and parser failures: report, go on
+        return FileError(str(name), str(e) or e.__class__.__name__)
+
+
+def instruction_phrase(text: str) -> str:
+    """Why a document's text looks written to steer an assistant (rag.answering.INSTRUCTION:
+    "ignore previous instructions", "the password is", "say that..."): the first such phrase and
+    where it is, or "" for ordinary text. `rag sources` and /api/documents show it; the reader
+    already never quotes such a sentence as an answer on its own."""
+    from .answering import INSTRUCTION
+
+    m = INSTRUCTION.search(text)
+    if m is None:
+        return ""
+    return f'text phrased as instructions to an assistant: "{m.group()}" (at character {m.start()})'
 
 
 def dirty_marker(index_dir: Path) -> Path:

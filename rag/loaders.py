@@ -6,6 +6,10 @@ A file is judged by its content, not its name: .pdf, .docx and .html have their 
 every other file (README, COPYING, .py, .csv, .log, man pages...) is indexed when its bytes decode
 as text, in UTF-8 or in the encoding charset-normalizer detects (Latin-1, Windows-1252, Shift-JIS,
 UTF-16 with a BOM...). Binaries are refused. It does not chunk, embed or store anything.
+
+What a file may cost is bounded (`ParseLimits`): its bytes, the text it expands to (per file and
+per PDF page), how far a zip-based format may decompress, and how long it may take to parse: PDF,
+DOCX and HTML are parsed in a separate parser process that is killed at the time limit.
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import IngestError
 from .faults import reached
-from .types import Document, FileError, Furniture, Page
+from .types import Document, FileError, Furniture, Page, ParseLimits
 
 # The names with a reader of their own, or long known to be text. Any other file is read as text
 # when its content is text; this list is what `rag serve` accepts as uploads.
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
-# A .docx is a zip: refuse archives that would expand past this many times the limit (zip bombs).
+# A .docx is a zip: refuse archives that would expand past this many times the file size limit
+# (zip bombs; see also _check_zip).
 _MAX_EXPANSION = 20
 
 
@@ -128,32 +135,192 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load(path: Path, max_bytes: int | None = None) -> Document:
-    """Read one file into a Document. Raises IngestError with the reason it cannot be read."""
+def load(path: Path, max_bytes: int | None = None, limits: ParseLimits | None = None,
+         as_name: Path | None = None) -> Document:
+    """Read one file into a Document. Raises IngestError with the reason it cannot be read.
+
+    Args:
+        max_bytes: the largest file read (also `limits.max_bytes`; either bounds it).
+        limits: how much text the file may expand to and how long it may take to parse
+            (`ParseLimits`); PDF, DOCX and HTML are parsed in a separate process when it sets
+            `timeout_s`, so a parser that runs away is killed, not waited for.
+        as_name: the name the file is indexed under, when its bytes are elsewhere for now (an
+            upload kept under a temporary name): its suffix picks the reader, and it is the source.
+    """
+    limits = limits or ParseLimits()
+    if max_bytes is not None:
+        limits = replace(limits, max_bytes=max_bytes if limits.max_bytes is None else min(max_bytes, limits.max_bytes))
+    name = as_name or path
     try:
-        str(path).encode("utf-8")
+        str(name).encode("utf-8")
     except UnicodeEncodeError as e:  # the index stores names as UTF-8 text
-        raise IngestError(f"the file name is not valid UTF-8 ({str(path)[e.start:e.end]!r}): rename the file") from e
-    suffix = path.suffix.lower()
+        raise IngestError(f"the file name is not valid UTF-8 ({str(name)[e.start:e.end]!r}): rename the file") from e
+    suffix = name.suffix.lower()
     reader = _READERS.get(suffix, _read_text)
-    data = read_bounded(path, max_bytes, refuse_binary=reader is _read_text)
+    data = read_bounded(path, limits.max_bytes, refuse_binary=reader is _read_text)
     reached("loaders.read")
     if not data.strip():
         raise IngestError("empty file: nothing to index")
+    if reader is _read_text or limits.timeout_s is None:
+        parsed = _parse(reader.__name__, name, data, limits)
+    else:
+        parsed = _parse_in_worker(reader.__name__, name, data, limits)
+    text, title, pages, encoding, *more = parsed
+    if limits.max_chars is not None and len(text) > limits.max_chars:
+        raise IngestError(_too_much_text(len(text), limits.max_chars))
+    if not text.strip():
+        raise IngestError("no text found in the file (a scanned PDF or an empty document?)")
+    furniture, notices = more if more else ((), ())  # only paginated formats (PDF) have these
+    return Document(source=str(name), text=text, title=title or name.stem, content_hash=content_hash(data),
+                    pages=tuple(pages), encoding=encoding, furniture=tuple(furniture), notices=tuple(notices))
+
+
+def _parse(reader_name: str, path: Path, data: bytes, limits: ParseLimits) -> tuple:
+    """Run one reader, every failure an IngestError with the reason."""
+    reader = globals()[reader_name]
     try:
-        text, title, pages, encoding, *more = reader(path, data, max_bytes)
+        return reader(path, data, limits)
     except IngestError:
         raise
     except RecursionError as e:
         raise IngestError("document is nested too deeply to parse") from e
+    except MemoryError as e:
+        raise IngestError("parsing it ran out of memory (a file that expands hugely?)") from e
     except Exception as e:  # parsers raise many types; the file is reported, never fatal
-        kind = suffix[1:].upper() or "the file"
+        kind = path.suffix[1:].upper() or "the file"
         raise IngestError(f"cannot parse {kind}: {e.__class__.__name__}: {e}"[:300]) from e
-    if not text.strip():
-        raise IngestError("no text found in the file (a scanned PDF or an empty document?)")
-    furniture, notices = more if more else ((), ())  # only paginated formats (PDF) have these
-    return Document(source=str(path), text=text, title=title or path.stem, content_hash=content_hash(data),
-                    pages=tuple(pages), encoding=encoding, furniture=tuple(furniture), notices=tuple(notices))
+
+
+# A parser process may use this much address space beyond its text limit: pypdf and python-docx
+# hold the file, their parsed objects and the text several times over. Judgement, not measured.
+_WORKER_MEMORY = 2_000_000_000
+_WORKER_MEMORY_PER_CHAR = 40
+
+
+class _ParserProcess:
+    """One `python` process that parses files sent to it over a pipe, started on first use and
+    killed when a parse passes its time limit (the next file starts a new one). A parser stuck in
+    a hostile file (pypdf inflating a stream page after page, python-docx building a huge tree)
+    cannot be interrupted from a thread; a process can. A fresh interpreter rather than a fork:
+    this process runs the model's and Chroma's threads, and multiprocessing's spawn would import
+    the caller's main module again. Parses are sent one at a time."""
+
+    def __init__(self):
+        self.proc = None
+        self.lock = threading.Lock()
+
+    def parse(self, request: tuple, timeout_s: float):
+        import pickle
+        import select
+
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = self._start()
+            proc = self.proc
+            try:
+                try:
+                    pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    proc.stdin.flush()
+                except BrokenPipeError:  # it died while idle (killed from outside): once more, afresh
+                    self._stop()
+                    self.proc = proc = self._start()
+                    pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    proc.stdin.flush()
+                ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+                if not ready:
+                    self._stop()
+                    raise IngestError(f"parsing took longer than {timeout_s:g} s and was stopped "
+                                      "(raise RAG_PARSE_TIMEOUT_S to allow more)")
+                ok, value, healthy = pickle.load(proc.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                self._stop()
+                raise IngestError("the parser process stopped without a result (out of memory?)") from None
+            if not healthy:  # after MemoryError or the like, start afresh
+                self._stop()
+        return ok, value
+
+    @staticmethod
+    def _start():
+        import subprocess
+        import sys
+
+        root = str(Path(__file__).resolve().parents[1])  # the rag this process runs
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        return subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+
+    def _stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+            self.proc = None
+
+
+_parser = _ParserProcess()
+# A forked child (a test harness, a pre-forking server) starts its own parser: the parent's pipes are not its.
+os.register_at_fork(after_in_child=lambda: _parser.__init__())
+
+
+def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLimits) -> tuple:
+    """`_parse` in the parser process, stopped after `limits.timeout_s` (see `_ParserProcess`)."""
+    ok, value = _parser.parse((reader_name, path, data, limits), limits.timeout_s)
+    if not ok:
+        raise IngestError(value)
+    return value
+
+
+def _serve() -> None:
+    """The parser process: read (reader, path, bytes, limits) requests from stdin, answer each
+    with (ok, result or reason, healthy) on stdout, until stdin closes (its parent is gone)."""
+    import pickle
+    import resource
+    import sys
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a parser that prints must not break the replies
+    parent = os.getppid()
+
+    def orphaned() -> None:  # a parent killed mid-parse (SIGKILL) must not leave us parsing a bomb
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    while True:
+        try:
+            reader_name, path, data, limits = pickle.load(stdin)
+        except EOFError:
+            return
+        if limits.max_chars is not None:  # a runaway parse fails with MemoryError, not the machine
+            cap = _WORKER_MEMORY + _WORKER_MEMORY_PER_CHAR * limits.max_chars
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+            except (ValueError, OSError):
+                pass
+        healthy = True
+        try:
+            result = (True, _parse(reader_name, path, data, limits))
+        except IngestError as e:
+            result = (False, str(e))
+            healthy = not isinstance(e.__cause__, MemoryError)
+        except BaseException as e:  # noqa: BLE001  (reported by the parent)
+            result, healthy = (False, f"cannot parse: {e.__class__.__name__}: {e}"[:300]), False
+        del data
+        pickle.dump((*result, healthy), stdout, protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.flush()
+
+
+def _too_much_text(chars: int, max_chars: int) -> str:
+    return (f"the file expands to more than {max_chars / 1e6:g} M characters of text "
+            f"({chars / 1e6:.1f} M so far), over the RAG_MAX_TEXT_MB limit: nothing of it was indexed")
 
 
 def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False) -> bytes:
@@ -290,7 +457,7 @@ def _first_line_title(text: str) -> str:
     return ""
 
 
-def _read_text(path: Path, data: bytes, max_bytes):
+def _read_text(path: Path, data: bytes, limits: ParseLimits):
     # Offsets count characters as a text-mode reader sees them (open(), Path.read_text(), editors),
     # so line endings are normalised to "\n" the same way.
     text, encoding = decode_text(data)
@@ -298,7 +465,7 @@ def _read_text(path: Path, data: bytes, max_bytes):
     return text, _first_line_title(text), [], _codec_name(encoding)
 
 
-def _read_html(path: Path, data: bytes, max_bytes):
+def _read_html(path: Path, data: bytes, limits: ParseLimits):
     from bs4 import BeautifulSoup
     from bs4.dammit import EncodingDetector
 
@@ -320,7 +487,7 @@ def _read_html(path: Path, data: bytes, max_bytes):
     return text, title or _first_line_title(text), [], _codec_name(encoding)
 
 
-def _read_pdf(path: Path, data: bytes, max_bytes):
+def _read_pdf(path: Path, data: bytes, limits: ParseLimits):
     import io
 
     from pypdf import PdfReader
@@ -335,7 +502,7 @@ def _read_pdf(path: Path, data: bytes, max_bytes):
             ok = 0
         if not ok:
             raise IngestError("encrypted PDF: remove the password and ingest it again")
-    page_texts = [(page.extract_text() or "").strip() for page in reader.pages]
+    page_texts = _page_texts(reader, limits)
     if page_texts and not any(page_texts):
         raise IngestError(f"no text layer on any of its {len(page_texts)} pages (a scanned PDF?): "
                           "run OCR on it (e.g. ocrmypdf) and ingest the result")
@@ -349,6 +516,58 @@ def _read_pdf(path: Path, data: bytes, max_bytes):
     notices = [f"page {p.number} has no text layer (scanned?)" for p in pages if p.start == p.end]
     body_title = _first_line_title("\n".join(text[a:b] for a, b in _complement(furniture, len(text))))
     return text, meta_title or body_title or _first_line_title(text), pages, "", furniture, notices
+
+
+def _page_texts(reader, limits: ParseLimits) -> list[str]:
+    """Each page's text, stopping at the first page or the first total over the limits: pages
+    may share one compressed content stream, so a 33 KB file can hold hundreds of MB of text."""
+    texts: list[str] = []
+    total = 0
+    for number, page in enumerate(reader.pages, start=1):
+        if limits.max_page_chars is not None:
+            drawn = _string_bytes(page)
+            if drawn > _DRAWN_PER_CHAR * limits.max_page_chars:
+                raise IngestError(f"page {number} draws {drawn:,} bytes of text strings, far over the "
+                                  f"{limits.max_page_chars:,} characters per page limit (RAG_MAX_PAGE_CHARS): "
+                                  "nothing of it was indexed")
+        text = (page.extract_text() or "").strip()
+        if limits.max_page_chars is not None and len(text) > limits.max_page_chars:
+            raise IngestError(f"page {number} expands to {len(text):,} characters, over the "
+                              f"{limits.max_page_chars:,} per page limit (RAG_MAX_PAGE_CHARS): nothing of it was indexed")
+        total += len(text) + 2
+        if limits.max_chars is not None and total > limits.max_chars:
+            raise IngestError(_too_much_text(total, limits.max_chars) + f" (at page {number})")
+        texts.append(text)
+    return texts
+
+
+# Extracting a page of millions of characters takes pypdf ~13 s (measured on a shared 2-core
+# machine), so a page is first judged from the bytes of the strings its content streams draw (pypdf
+# decodes a stream once and keeps it for the extraction). A character takes 1 to 4 bytes there (a
+# two-byte glyph code in hex), 8 at worst (octal escapes), so a page drawing more than
+# _DRAWN_PER_CHAR bytes per allowed character is refused unread: one refused wrongly would hold at
+# least half the limit. Inline images can look like strings too; 4 MB of them on one page is rare.
+_DRAWN_PER_CHAR = 4
+_STRINGS = re.compile(rb"\((?:[^()\\]|\\.)*\)|<[0-9A-Fa-f\s]*>")
+
+
+def _string_bytes(page) -> int:
+    """Bytes of the string operands (literal and hex) in a page's content streams."""
+    from pypdf.generic import ArrayObject
+
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    streams = [c.get_object() for c in contents] if isinstance(contents, ArrayObject) else [contents]
+    total = 0
+    for stream in streams:
+        try:
+            data = stream.get_data()
+        except Exception:  # a broken stream: pypdf's extraction reports it
+            continue
+        total += sum(len(m) for m in _STRINGS.findall(data))
+    return total
 
 
 def join_pages(page_texts: list[str]) -> tuple[str, list[Page]]:
@@ -442,19 +661,17 @@ def _complement(furniture: list[Furniture], length: int) -> list[tuple[int, int]
     return Document("", " " * length, "", "", furniture=tuple(furniture)).body()
 
 
-def _read_docx(path: Path, data: bytes, max_bytes):
+def _read_docx(path: Path, data: bytes, limits: ParseLimits):
     import io
 
     import docx
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            expanded = sum(info.file_size for info in zf.infolist())
+            _check_zip(zf, limits)
+            _check_docx_text(zf, limits)
     except zipfile.BadZipFile as e:
         raise IngestError("not a valid .docx (not a zip archive)") from e
-    limit = (max_bytes or 50_000_000) * _MAX_EXPANSION
-    if expanded > limit:
-        raise IngestError(f"refusing .docx that expands to {expanded / 1e6:.0f} MB (zip bomb?)")
     document = docx.Document(io.BytesIO(data))
     paragraphs = [p.text for p in document.paragraphs]
     for table in document.tables:
@@ -463,6 +680,58 @@ def _read_docx(path: Path, data: bytes, max_bytes):
     text = "\n\n".join(p for p in paragraphs if p.strip())
     title = document.core_properties.title or ""
     return text, title or _first_line_title(text), [], ""
+
+
+# Zip-based formats (.docx) are checked before anything is decompressed, from the sizes the
+# archive declares (zipfile never inflates a member past its declared size). A member over
+# _RATIO_FROM bytes inflating more than _MAX_RATIO times is taken for a bomb (deflate reaches
+# ~1000:1 on repeated bytes; the XML of written documents compresses far less). In all, an archive
+# may expand to _MAX_EXPANSION times the file size limit and to _XML_PER_CHAR bytes per character
+# of the text limit (room for Word's markup around the text). Judgement calls, not measured.
+_MAX_RATIO = 100
+_RATIO_FROM = 10_000_000
+_XML_PER_CHAR = 4
+
+
+def _check_zip(zf: zipfile.ZipFile, limits: ParseLimits) -> None:
+    infos = zf.infolist()
+    for info in infos:
+        if info.file_size > _RATIO_FROM and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+            raise IngestError(f"refusing {info.filename}: it expands {info.file_size / max(info.compress_size, 1):.0f} "
+                              f"times, to {info.file_size / 1e6:.0f} MB (zip bomb?)")
+    expanded = sum(info.file_size for info in infos)
+    bounds = [(limits.max_bytes or 50_000_000) * _MAX_EXPANSION]
+    if limits.max_chars is not None:
+        bounds.append(limits.max_chars * _XML_PER_CHAR)
+    if expanded > min(bounds):
+        raise IngestError(f"refusing an archive that expands to {expanded / 1e6:.0f} MB, over the "
+                          f"{min(bounds) / 1e6:.0f} MB that RAG_MAX_TEXT_MB and RAG_MAX_FILE_MB allow (zip bomb?)")
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _check_docx_text(zf: zipfile.ZipFile, limits: ParseLimits) -> None:
+    """Count the text of word/document.xml as it streams out of the archive, paragraph by
+    paragraph, and refuse the file as soon as it passes the text limit: python-docx builds the
+    whole tree (~10 bytes of memory per byte of XML) before giving one paragraph."""
+    if limits.max_chars is None or "word/document.xml" not in zf.namelist():
+        return
+    from lxml import etree
+
+    total = 0
+    with zf.open("word/document.xml") as fh:
+        for _, el in etree.iterparse(fh, events=("end",), tag=(_W + "t", _W + "p"), resolve_entities=False,
+                                     no_network=True):
+            if el.tag == _W + "t":
+                total += len(el.text or "")
+                if total > limits.max_chars:
+                    raise IngestError(_too_much_text(total, limits.max_chars))
+            else:  # a finished paragraph: free it and those before it
+                el.clear()
+                parent = el.getparent()
+                while parent is not None and el.getprevious() is not None:
+                    del parent[0]
 
 
 _READERS = {  # any other name is read as text (_read_text) when its content is text

@@ -47,6 +47,8 @@ class StoredDocument:
     indexed_at: str
     pages: tuple[Page, ...] = ()
     encoding: str = ""  # what the file's bytes were decoded from; "" for PDF, DOCX and older indexes
+    suspicious: bool = False  # holds text phrased as instructions to an assistant (see SourceInfo)
+    suspicious_reason: str = ""
 
 
 def _index_errors():
@@ -80,6 +82,7 @@ class Store:
         self._stamp: str | None = None  # the manifest fingerprint when last checked
         self._stamp_checked = 0.0
         self._generation_seen: str | None = None
+        self._manifest: dict[str, str] = {}  # source -> content hash, as of `_stamp`
         self._wrote = False  # this process changed the index since the last check
         self._lock = threading.RLock()
 
@@ -124,13 +127,16 @@ class Store:
         process did not write, another process did: reconnect so dense search sees its writes."""
         with self._lock:
             now = time.monotonic()
-            if self._stamp is not None and not force and now - self._stamp_checked < _STAMP_CHECK_S:
+            if (self._stamp is not None and not force and not self._wrote
+                    and now - self._stamp_checked < _STAMP_CHECK_S):
                 return self._stamp
             generation = self._generation()
             if self._stamp is not None and not force and generation == self._generation_seen:
-                self._stamp_checked = now  # nobody wrote: skip reading the whole manifest
+                self._stamp_checked, self._wrote = now, False  # nobody wrote: skip reading the whole manifest
                 return self._stamp
-            stamp = self.fingerprint()
+            manifest = self.hashes()
+            stamp = _fingerprint(manifest)
+            self._manifest = manifest
             self._generation_seen = generation
             if self._stamp is not None and stamp != self._stamp and not self._wrote and not self.settings.chroma_url:
                 self._connect()
@@ -154,7 +160,8 @@ class Store:
         got = self._doc_records()
         infos = [SourceInfo(source=i, title=m.get("title", ""), chunks=int(m.get("chunks", 0)),
                             indexed_at=m.get("indexed_at", ""), content_hash=m.get("hash", ""),
-                            encoding=m.get("encoding", ""))
+                            encoding=m.get("encoding", ""), suspicious=bool(m.get("suspicious", False)),
+                            suspicious_reason=m.get("suspicious_reason", ""))
                  for i, m in zip(got["ids"], got["metadatas"])]
         return sorted(infos, key=lambda s: s.source)
 
@@ -171,7 +178,8 @@ class Store:
         pages = tuple(Page(*p) for p in json.loads(m.get("pages", "[]")))
         return StoredDocument(source=source, title=m.get("title", ""), text=text, content_hash=m.get("hash", ""),
                               chunks=int(m.get("chunks", 0)), indexed_at=m.get("indexed_at", ""), pages=pages,
-                              encoding=m.get("encoding", ""))
+                              encoding=m.get("encoding", ""), suspicious=bool(m.get("suspicious", False)),
+                              suspicious_reason=m.get("suspicious_reason", ""))
 
     @_reads_index
     def has(self, source: str) -> bool:
@@ -180,8 +188,19 @@ class Store:
 
     def fingerprint(self) -> str:
         """Changes whenever any document is added, changed or removed."""
-        items = sorted(self.hashes().items())
-        return hashlib.sha1(json.dumps(items).encode("utf-8", "surrogatepass")).hexdigest()
+        return _fingerprint(self.hashes())
+
+    def refresh(self) -> None:
+        """Look at the manifest now (not up to `_STAMP_CHECK_S` later): after another process
+        wrote, searches see its documents and filter its leftovers from this moment on."""
+        self._current_stamp(force=True)
+
+    def _committed(self, meta: dict | None) -> bool:
+        """Whether a chunk belongs to the version of its document the manifest holds. Chunks of
+        another version are a writer's: not yet committed (its record comes after them), or left
+        by a writer killed before deleting them (`repair` removes those, but only a writer runs
+        it): a reader never serves either."""
+        return meta is not None and self._manifest.get(meta.get("source")) == meta.get("hash")
 
     @_reads_index
     def is_empty(self) -> bool:
@@ -204,6 +223,8 @@ class Store:
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             records = [(doc.source, doc.text, {"hash": doc.content_hash, "title": doc.title[:500], "chunks": len(cs),
                                                "indexed_at": now, "encoding": doc.encoding,
+                                               "suspicious": bool(doc.suspicious),
+                                               "suspicious_reason": doc.suspicious[:300],
                                                "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])})
                        for doc, cs in items]
             for part in _by_size(records, self.batch, _MAX_WRITE_CHARS):
@@ -297,7 +318,7 @@ class Store:
     def _build_lexical(self, stamp: str) -> LexicalIndex:
         rows: list[tuple[str, str, str]] = []
         for ids, metas, docs in self._iter_chunks(include=["metadatas", "documents"]):
-            rows += [(i, m["source"], d) for i, m, d in zip(ids, metas, docs)]
+            rows += [(i, m["source"], d) for i, m, d in zip(ids, metas, docs) if self._committed(m)]
         rows.sort()  # the same corpus order whichever process or client builds it
         return LexicalIndex([r[0] for r in rows], [r[1] for r in rows], [tokenize(r[2]) for r in rows], stamp)
 
@@ -311,23 +332,28 @@ class Store:
                                 where={"source": source} if source else None,
                                 include=["documents", "metadatas", "distances"])
         # A chunk deleted by another process since our last reconnect comes back without its
-        # metadata: skip it.
+        # metadata: skip it, and chunks of a version the manifest does not hold (see `_committed`).
         return [_passage(i, d, m, score=1.0 - dist, dense=1.0 - dist)
                 for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
-                                         got["distances"][0]) if m is not None and d is not None]
+                                         got["distances"][0]) if d is not None and self._committed(m)]
 
     @_reads_index
     def get_chunks(self, ids: list[str]) -> dict[str, Passage]:
         if not ids:
             return {}
+        self._current_stamp()
         got = self.chunks.get(ids=ids, include=["documents", "metadatas"])
         return {i: _passage(i, d, m, score=0.0, dense=0.0)
-                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]) if self._committed(m)}
 
     @_reads_index
     def counts(self) -> tuple[int, int]:
         """(documents, chunks)"""
         return self.docs.count(), self.chunks.count()
+
+
+def _fingerprint(hashes: dict[str, str]) -> str:
+    return hashlib.sha1(json.dumps(sorted(hashes.items())).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _by_size(records: list[tuple], max_count: int, max_chars: int):

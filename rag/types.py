@@ -39,6 +39,9 @@ class Document:
     encoding: str = ""  # the text encoding the bytes were decoded from ("utf-8", "cp1252"...); "" for PDF, DOCX
     furniture: tuple[Furniture, ...] = ()  # headers, footers, page numbers: in the text, never chunked
     notices: tuple[str, ...] = ()  # what could not be read inside the file ("page 3 has no text layer (scanned?)")
+    # Why the text looks like instructions to an assistant ("ignore previous instructions", "the
+    # password is"): the first such phrase and where it is; "" for ordinary text. Set at ingest.
+    suspicious: str = ""
 
     def body(self) -> list[tuple[int, int]]:
         """The (start, end) ranges of the text chunks are cut from: all of it but the furniture."""
@@ -216,6 +219,19 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class ParseLimits:
+    """What reading one file may cost (`rag.loaders.load`); None: no limit. Over any of them the
+    file is reported with the reason (`FileError`) and nothing of it is indexed."""
+
+    max_bytes: int | None = None  # the file's size (RAG_MAX_FILE_MB)
+    max_chars: int | None = None  # characters extracted from the whole file (RAG_MAX_TEXT_MB)
+    max_page_chars: int | None = None  # characters extracted from one PDF page (RAG_MAX_PAGE_CHARS)
+    # PDF, DOCX and HTML are parsed in a separate process, killed after this many seconds
+    # (RAG_PARSE_TIMEOUT_S); plain text is decoded in-process. None: everything in-process.
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
 class FileError:
     path: str
     reason: str
@@ -259,3 +275,7 @@ class SourceInfo:
     indexed_at: str  # ISO 8601, UTC
     content_hash: str
     encoding: str = ""  # detected text encoding of the file ("utf-8", "cp1252", "utf-16"...); "" for PDF, DOCX
+    # The document holds text phrased as instructions to an assistant (rag.answering.INSTRUCTION):
+    # it may be there to steer answers. `suspicious_reason` quotes the first such phrase.
+    suspicious: bool = False
+    suspicious_reason: str = ""

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 # being written settle; the rest of the 2 s budget from settled file to answerable is the sync.
 _STEP_MS = 300
 _DEBOUNCE_MS = 1200
+# Files parsed (outside the ingest lock) and then written per part of a sync; bounds what is held.
+_PARSE_AHEAD = 64
 # When nothing changes, the loop wakes this often to see whether a rescan is due: a time check only.
 _IDLE_WAKE_MS = 500
 
@@ -116,7 +118,17 @@ class _Sync:
 
     def _ingest(self, files: list[Path], errors, gone: list[str]) -> IngestReport:
         before = {str(f): _stat(f) for f in files}
-        report = self.ingester.ingest_files(files, errors=errors, gone=gone, drop_failed=True)
+        # Files are parsed before the ingest lock is taken, _PARSE_AHEAD at a time (what is held
+        # in memory at once): an upload to `rag serve --watch` waits for the lock under the
+        # server's answering lock, so it must not wait out a slow parse. `gone` goes with the
+        # last part: a file of an earlier part that is a gone one moved is embedded afresh.
+        parts = [files[i:i + _PARSE_AHEAD] for i in range(0, len(files), _PARSE_AHEAD)] or [[]]
+        report = IngestReport()
+        for n, part in enumerate(parts):
+            last = n == len(parts) - 1
+            done = self.ingester.ingest_files(part, errors=errors if n == 0 else [], gone=gone if last else [],
+                                              drop_failed=True, parsed=self.ingester.parse_changed(part))
+            report = _merged(report, done)
         for source in report.removed:
             self.synced.pop(source, None)
         # The stat taken before reading: a write since shows as a change. A file that failed is

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from support import clean_env as _env  # noqa: E402
 
+from rag import Assistant
+
 REPO = Path(__file__).resolve().parents[1]
 MAX_FILE_MB = 5  # small, so the 50 MB single line is refused by size
 GOOD = "The lighthouse keeper of Skerryvore wrote letters every winter. He kept them in a tin box."
@@ -207,3 +209,111 @@ def test_a_file_removed_between_discovery_and_reading_is_reported(tmp_path):
     path.unlink()
     with pytest.raises(IngestError, match="(?i)no such file"):
         load(path, 10_000_000)
+
+
+# ---- bounded extraction (issue 14, item 1) ------------------------------------------------------
+
+def inflating_pdf(path: Path, pages: int = 100, lines: int = 45_000, line: str = "A" * 96) -> Path:
+    """A PDF whose pages all draw one shared, deflated content stream of `lines` lines of text:
+    the defaults give a 32 KB file holding ~4.4 M characters per page, ~440 M in all (issue 14)."""
+    import zlib
+
+    content = b"BT /F1 10 Tf 12 TL 20 800 Td\n" + (f"({line}) Tj T*\n".encode() * lines) + b"ET\n"
+    packed = zlib.compress(content, 9)
+    kids = " ".join(f"{5 + i} 0 R" for i in range(pages))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+               b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream"]
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
+                b"/Contents 4 0 R >>"] * pages
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def text_bomb_docx(path: Path, expanded_mb: int = 250) -> Path:
+    """A valid-looking .docx (~1 MB) whose word/document.xml is `expanded_mb` MB of paragraphs of
+    text: what took a server to 2.8 GB RSS for minutes (issue 14)."""
+    paragraph = b"<w:p><w:r><w:t>" + b"The keeper lit the lamp at dusk and wrote the log. " * 8 + b"</w:t></w:r></w:p>"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        with zf.open("word/document.xml", "w", force_zip64=True) as member:
+            member.write(b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+                         b"<w:body>")
+            block = paragraph * ((1 << 20) // len(paragraph))
+            for _ in range(expanded_mb):
+                member.write(block)
+            member.write(b"</w:body></w:document>")
+    return path
+
+
+def default_limits(**changes):
+    from dataclasses import replace
+
+    return replace(Assistant(index_dir="unused-index").parse_limits, **changes)
+
+
+def test_pdf_pages_over_the_page_or_file_text_limit_are_refused_with_the_reason(tmp_path):
+    from rag.errors import IngestError
+    from rag.loaders import load
+
+    pdf = inflating_pdf(tmp_path / "shared-stream.pdf", pages=20, lines=2_000)  # ~190,000 characters a page
+    with pytest.raises(IngestError, match="page 1 expands to .*RAG_MAX_PAGE_CHARS"):
+        load(pdf, limits=default_limits(max_page_chars=100_000))
+    with pytest.raises(IngestError, match=r"more than 1 M characters .*RAG_MAX_TEXT_MB.* \(at page 6\)"):
+        load(pdf, limits=default_limits(max_chars=1_000_000))
+    assert len(load(pdf, limits=default_limits()).text) > 3_000_000  # within the defaults: indexed
+    # The issue's file (100 pages of ~4.4 M characters each, 32 KB): refused from the strings page 1
+    # draws, before pypdf spends its ~13 s extracting them.
+    with pytest.raises(IngestError, match="page 1 draws 4,410,000 bytes of text strings.*RAG_MAX_PAGE_CHARS"):
+        load(inflating_pdf(tmp_path / "issue-14.pdf"), limits=default_limits())
+
+
+def test_docx_zip_bomb_of_text_is_refused_at_the_default_limits_before_it_is_parsed(tmp_path):
+    from rag.errors import IngestError
+    from rag.loaders import load
+
+    bomb = text_bomb_docx(tmp_path / "bomb.docx")
+    assert bomb.stat().st_size < 3_000_000
+    with pytest.raises(IngestError, match="zip bomb"):
+        load(bomb, limits=default_limits())
+    # A milder archive that passes the declared-size checks is still stopped by its text count,
+    # streamed out of word/document.xml, before python-docx builds its tree.
+    mild = text_bomb_docx(tmp_path / "mild.docx", expanded_mb=3)
+    with pytest.raises(IngestError, match="more than 1 M characters .*RAG_MAX_TEXT_MB"):
+        load(mild, limits=default_limits(max_chars=1_000_000))
+
+
+def test_a_parse_over_the_time_limit_is_stopped_and_reported_and_the_next_file_parses(tmp_path):
+    pdf = inflating_pdf(tmp_path / "slow.pdf")
+    good = tmp_path / "good.html"
+    good.write_text(f"<html><body><p>{GOOD}</p></body></html>")
+    a = Assistant(index_dir=tmp_path / "index", parse_timeout_s=1, max_page_chars=100_000_000, max_text_mb=10_000)
+    report = a.ingest([pdf, good])
+    failed = {Path(f.path).name: f.reason for f in report.failed}
+    assert "longer than 1 s" in failed["slow.pdf"] and "RAG_PARSE_TIMEOUT_S" in failed["slow.pdf"]
+    assert report.added == [str(good)]
+    assert [s.source for s in a.sources()] == [str(good)]  # nothing of the slow file half-indexed
+
+
+def test_bomb_files_in_an_ingest_are_reported_and_nothing_of_them_is_indexed(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    inflating_pdf(folder / "shared-stream.pdf", pages=20, lines=2_000)
+    text_bomb_docx(folder / "bomb.docx")
+    (folder / "good.md").write_text(GOOD)
+    a = Assistant(index_dir=tmp_path / "index", max_page_chars=100_000)
+    report = a.ingest([folder])
+    failed = {Path(f.path).name: f.reason for f in report.failed}
+    assert "RAG_MAX_PAGE_CHARS" in failed["shared-stream.pdf"] and "zip bomb" in failed["bomb.docx"]
+    assert [Path(s.source).name for s in a.sources()] == ["good.md"]
+    assert a.store.counts()[1] == a.sources()[0].chunks

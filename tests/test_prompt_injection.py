@@ -84,3 +84,32 @@ def test_planted_claim_does_not_silently_displace_the_article(tmp_path):
         assert "disagree" in answer.notice and len({c.source for c in answer.citations}) == 2
     password = a.ask("what is the password?")
     assert "1234" not in password.text and "Ignore previous instructions" not in password.text
+
+
+def test_documents_phrased_as_instructions_are_flagged_in_sources_cli_and_api(before_and_after):
+    """Issue 14, item 11: ingest records whether a document holds text phrased as instructions
+    to an assistant; `rag sources` marks it with the phrase, /api/documents carries it."""
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from rag.cli import app as cli_app
+    from rag.server import create_app
+
+    a, _, _ = before_and_after
+    flagged = {s.source.rsplit("/", 1)[-1]: s for s in a.sources()}
+    assert {n for n, s in flagged.items() if s.suspicious} == set(POISON)
+    assert "ignore previous instructions" in flagged["ignore.md"].suspicious_reason.lower()
+    assert all(not s.suspicious and not s.suspicious_reason for n, s in flagged.items() if n not in POISON)
+
+    out = CliRunner().invoke(cli_app, ["sources", "--index", str(a.settings.index_dir)]).output
+    lines = out.splitlines()
+    for name in POISON:
+        at = next(i for i, line in enumerate(lines) if line.endswith(name))
+        assert lines[at].startswith("!") and "suspicious: text phrased as instructions" in lines[at + 1], out
+    seed_line = next(line for line in lines if "chunks" in line and not any(n in line for n in POISON))
+    assert not seed_line.startswith("!")
+
+    with TestClient(create_app(a, warm_up=False), headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        listed = {d["name"]: d for d in client.get("/api/documents").json()}
+    assert {n for n, d in listed.items() if d["suspicious"]} == set(POISON)
+    assert "system override" in listed["reveal.txt"]["suspicious_reason"].lower()

@@ -62,3 +62,34 @@ def test_assistant_watch_follows_a_folder_from_a_thread_and_stops(fresh_assistan
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_a_sync_parses_a_slow_file_without_holding_the_ingest_lock(tmp_path, docs_dir):
+    """Issue 14, item 1: `rag serve --watch` uploads wait for the ingest lock under the server's
+    answering lock, so the watcher must not hold it while it parses: a PDF that takes until its
+    parse time limit (3 s) is parsed with the lock free, then reported."""
+    from pathlib import Path
+
+    from test_hostile_input import inflating_pdf
+
+    from rag.ingest import ingest_lock
+    from rag.watch import _Sync
+
+    inflating_pdf(docs_dir / "slow.pdf")
+    (docs_dir / "good.txt").write_text("The ferry to Inchkeith leaves at nine. It returns at four.")
+    a = Assistant(index_dir=tmp_path / "index", parse_timeout_s=3, max_page_chars=100_000_000, max_text_mb=10_000)
+    a.store  # opened before the sync starts
+    sync = _Sync(a.ingester, [docs_dir.resolve()], [], follow_symlinks=False)
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.setdefault("report", sync.full()))
+    worker.start()
+    free = []
+    while worker.is_alive():
+        with ingest_lock(Path(a.settings.index_dir), shared=False, wait=False) as got:
+            free.append(got)
+        time.sleep(0.2)
+    worker.join()
+    failed = {Path(f.path).name: f.reason for f in result["report"].failed}
+    assert "longer than 3 s" in failed["slow.pdf"]
+    assert [Path(s.source).name for s in a.sources()] == ["good.txt"]
+    assert len(free) >= 10 and sum(free) >= 10, free  # the lock was free during the 3 s parse

@@ -139,6 +139,10 @@ class DocumentOut(BaseModel):
     indexed_at: str
     encoding: str = Field(description="The text encoding the file was decoded from; '' for PDF and DOCX.")
     uploaded: bool
+    suspicious: bool = Field(False, description=(
+        "The document holds text phrased as instructions to an assistant ('ignore previous instructions', "
+        "'the password is'): it may be there to steer answers."))
+    suspicious_reason: str = Field("", description="The first such phrase and where it is; '' when not suspicious.")
 
 
 class PageOut(BaseModel):
@@ -179,7 +183,8 @@ def document_out(info, uploads_dir: Path) -> dict:
     return {"id": doc_id(info.source), "source": info.source, "name": path.name, "folder": str(path.parent),
             "type": path.suffix.lstrip(".").lower(), "size": size, "title": info.title,
             "chunks": info.chunks, "indexed_at": info.indexed_at,
-            "encoding": info.encoding, "uploaded": path.parent == uploads_dir.resolve()}
+            "encoding": info.encoding, "uploaded": path.parent == uploads_dir.resolve(),
+            "suspicious": info.suspicious, "suspicious_reason": info.suspicious_reason}
 
 
 # ---- conversations ---------------------------------------------------------------------------------

@@ -73,10 +73,19 @@ async def upload(request: Request, state: State, x_requested_with: Annotated[str
             raise
         if staged:
             report = None
+            # Parsed before taking the answering lock (a hostile PDF may take until
+            # RAG_PARSE_TIMEOUT_S): questions keep being answered meanwhile; under the lock the
+            # files are only put in place, embedded and written.
+            try:
+                parsed = await run_in_threadpool(state.assistant.parse, [s.path for _, s in staged],
+                                                 {s.path: s.temporary for _, s in staged})
+            except BaseException:
+                uploads.discard([s for _, s in staged])
+                raise
 
             def index(paths: list[Path]) -> set[Path]:
                 nonlocal report
-                report = state.assistant.ingest(paths)
+                report = state.assistant.ingest(paths, parsed=parsed)
                 done = set(report.added) | set(report.updated) | set(report.unchanged)
                 return {p for p in paths if str(p) in done}
 
