@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from .faults import reached
+from .proc import alive
 from .text import tokenize
 
 
@@ -96,15 +97,5 @@ def _remove_dead_leftovers(folder: Path) -> None:
     """Delete `<folder>.tmpPID` / `.oldPID` left by a process killed while saving (PID gone)."""
     for path in folder.parent.glob(folder.name + ".*"):
         m = re.fullmatch(re.escape(folder.name) + r"\.(?:tmp|old)(\d+)", path.name)
-        if m and not _alive(int(m.group(1))):
+        if m and not alive(int(m.group(1))):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from ..proc import alive
+
 _UNSAFE = re.compile(r"[^\w.\- ()]+")
 # File systems allow 255 bytes per name. Our temporary names add ~60 bytes ('.', a pid, 32 hex,
 # '.part') to the stored name, so the stored name keeps at most this many bytes of UTF-8.
@@ -134,18 +136,8 @@ def remove_strays(uploads_dir: Path) -> list[Path]:
         if not m or not path.is_file():
             continue
         pid = int(m.group("pid") or 0)
-        if pid and pid != os.getpid() and _alive(pid):
+        if pid and pid != os.getpid() and alive(pid):
             continue
         path.unlink(missing_ok=True)
         removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server_support import API_KEY, MAX_UPLOAD_MB, REPO, start_server, stop_server
+from server_support import API_KEY, ARGS, CHROMIUM, MAX_UPLOAD_MB, REPO, start_server, stop_server
 
 
 def _seeded_server(tmp_path_factory, name: str):
@@ -45,3 +45,15 @@ def artifacts() -> Path:
     path = REPO / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (`playwright install` cannot download here)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()

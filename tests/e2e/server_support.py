@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -108,3 +109,8 @@ def slow_stream(assistant: Assistant, produced: list[str], pause_s: float = 0.3)
         return Reply(items())
 
     return stream
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]

@@ -3,13 +3,9 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
 # Counts the pieces of text appended to an answer while it is still streaming.
 WATCH_STREAMING = """() => {
@@ -21,17 +17,6 @@ WATCH_STREAMING = """() => {
     }
   }).observe(document.getElementById('messages'), {childList: true, subtree: true});
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

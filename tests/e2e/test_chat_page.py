@@ -8,7 +8,6 @@ go to test-artifacts/."""
 from __future__ import annotations
 
 import re
-import shutil
 import time
 
 import httpx
@@ -19,7 +18,6 @@ from rag.server import create_app
 from rag.types import Answer, Citation, Reply
 from server_support import live_server, slow_stream
 from support import SEEDS
-from test_browser import ARGS, CHROMIUM
 
 QUESTION = "who is Ismail Shukri?"
 
@@ -38,16 +36,6 @@ def served(assistant):
     with live_server(app) as (host, port):
         yield f"http://{host}:{port}", app.state.rag
 
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, url, **context_options):

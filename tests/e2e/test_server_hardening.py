@@ -364,7 +364,7 @@ ATTACK_PAGE = """<!doctype html><html><body>
 @pytest.fixture(scope="module")
 def chromium():
     sync_api = pytest.importorskip("playwright.sync_api")
-    from test_browser import ARGS, CHROMIUM
+    from server_support import ARGS, CHROMIUM
 
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed (apt-get install chromium)")
