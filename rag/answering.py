@@ -37,7 +37,8 @@ _KIND_NOUNS = {
     "title": "show film movie book song album series novel game title play episode programme program "
              "painting documentary memoir app name word term nickname".split(),
     "date": "year day date month decade century time".split(),
-    "number": "number amount percentage percent age price cost total rate sum population".split(),
+    "number": "number amount percentage percent age price cost total rate sum population revenue profit income "
+              "sales earnings budget salary value worth debt deficit".split(),
 }
 _NOUN_KIND = {n: kind for kind, nouns in _KIND_NOUNS.items() for n in nouns}
 _CODE_WORDS = re.compile(r"\b(command|code|function|option|flag|syntax|snippet|script|install|run|api|"
@@ -101,7 +102,7 @@ def analyse(question: str) -> Question:
     kind = "other"
     subject = ""
     focus = ""
-    m = re.search(r"\b(?:which|what)((?:\s+[\w-]+){1,4})", low)
+    m = re.search(r"\b(?:which|what)((?:\s+[\w'’-]+){1,4})", low)
     if m:
         focus = next((w for w in m.group(1).split() if _kind_of_noun(w)), "")
     who_is = re.match(r"\s*who\s+(?:is|was|are|were)\s+(.+?)\??$", q, re.IGNORECASE)

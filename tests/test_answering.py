@@ -213,3 +213,23 @@ def test_code_lines_are_not_quoted_as_prose_answers_unless_code_is_asked(tmp_pat
 def test_answer_follows_the_word_a_question_ends_on():
     assert span("Where is the paint for the lighthouse shipped from?",
                 "The paint for the lighthouse on Quibbleton Point is shipped from Harwich every spring.") == "Harwich"
+
+
+def test_ranking_puts_the_sentence_that_answers_above_the_one_that_restates_the_question(seed_assistant):
+    from rag.answering import ExtractiveAnswerer
+
+    text = ("Tesla Q2 2020 revenue.\nTesla reported revenue of $6.04 billion for the second quarter of 2020, "
+            "beating analyst expectations. The company also delivered 90,650 vehicles in the quarter.")
+    reader = ExtractiveAnswerer(seed_assistant.embedder, idf=lambda t: 1.0)
+    ranked = reader.rank("What was Tesla's revenue in Q2 2020?", [passage(text, title="Tesla results")])
+    assert "$6.04 billion" in ranked[0].text and ranked[0].answer == "$6.04 billion"
+    assert ranked[-1].text != ranked[0].text
+
+
+def test_ranking_puts_a_code_line_last_for_a_prose_question(seed_assistant):
+    from rag.answering import ExtractiveAnswerer
+
+    text = "$ pip install frobnicate\nFrobnicate converts scanned invoices into spreadsheet rows for accountants."
+    reader = ExtractiveAnswerer(seed_assistant.embedder, idf=lambda t: 1.0)
+    ranked = reader.rank("What does frobnicate convert invoices into?", [passage(text)])
+    assert ranked[0].text.startswith("Frobnicate converts") and ranked[-1].text.startswith("$ pip")
