@@ -243,7 +243,7 @@ class Assistant:
             timings["condense"] = (t_condense - t0) * 1000
         if first_piece:
             timings["first_piece"] = (first_piece - t0) * 1000
-        yield replace(answer, timings_ms=timings)
+        yield replace(_located(answer, passages), timings_ms=timings)
 
     # ---- whole documents ---------------------------------------------------------------------
     def summarize(self, source: str | Path) -> Answer:
@@ -395,6 +395,17 @@ def _checked_citations(answer: Answer, texts: _StoredTexts, passages: list[Passa
         return abstention(passages, answer.notice)
     return replace(answer, text=" ".join(sentence_text(sent) for sent in sentences), citations=citations,
                    sentences=sentences)
+
+
+def _located(answer: Answer, passages: list[Passage]) -> Answer:
+    """The answer with each citation of source code given the line its quote starts on, counted
+    from the line of the passage it was taken from (which the chunk's metadata carries)."""
+    citations = []
+    for c in answer.citations:
+        p = next((p for p in passages if p.line is not None and p.source == c.source
+                  and p.start <= c.start <= p.end), None)
+        citations.append(replace(c, line=p.line + p.text.count("\n", 0, c.start - p.start)) if p else c)
+    return replace(answer, citations=citations) if any(c.line is not None for c in citations) else answer
 
 
 def _with_overrides(settings: Settings, overrides: dict) -> Settings:

@@ -71,6 +71,7 @@ class Chunk:
     end: int
     content_hash: str  # hash of the whole document this chunk came from
     page: int | None = None
+    line: int | None = None  # source code: the 1-based line the chunk starts on
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Passage:
     title: str = ""
     page: int | None = None
     dense_score: float = 0.0  # cosine similarity to the query, 0 when found only lexically
+    line: int | None = None  # source code: the 1-based line the passage starts on
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class Citation:
     quote: str
     score: float
     page: int | None = None
+    line: int | None = None  # source code: the 1-based line the quote starts on
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ class Answer:
             "abstained": self.abstained,
             "citations": [
                 {"n": c.n, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote,
-                 "score": round(c.score, 4), "page": c.page}
+                 "score": round(c.score, 4), "page": c.page, **({"line": c.line} if c.line is not None else {})}
                 for c in self.citations
             ],
             "see_also": [
