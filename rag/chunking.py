@@ -5,13 +5,15 @@ chunk boundaries and citation boundaries agree. Every span satisfies `text[start
 
 Formats with structure keep it: a `.csv`/`.tsv` row is one unit (a chunk never cuts a row), source
 code is cut at top-level definitions (a chunk starts at a `def`/`class`/decorator where it can) and
-its chunks carry their first line number.
+its chunks carry their first line number; a document with headings (`Document.headings`: Markdown,
+reStructuredText, HTML) is cut at them, and each chunk carries the heading of its section.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 
 from .text import Span, _append_trimmed, split_sentences  # noqa: F401  (split_sentences re-exported)
 from .types import Chunk, Document
@@ -50,7 +52,8 @@ def chunk_document(doc: Document, size: int = 800, overlap: int = 150) -> list[C
     up to `overlap` characters of trailing sentences so an answer on a boundary is found whole.
 
     A chunk never crosses a page break, so its page is the page of every sentence it holds
-    (and of every citation taken from it). Nor does it hold the document's furniture (running
+    (and of every citation taken from it); likewise it never crosses a heading, so its section
+    is the section of every sentence it holds. Nor does it hold the document's furniture (running
     headers, footers, page numbers): chunks are cut from `doc.body()` only.
 
     The units grouped depend on the format (`_units`): a CSV row is kept whole, and source code
@@ -62,7 +65,9 @@ def chunk_document(doc: Document, size: int = 800, overlap: int = 150) -> list[C
             pieces = _split_long(doc.text, s, size) if s.end - s.start > size else [s]
             sentences.extend(pieces)
             keys.extend([(region, block)] * len(pieces))
-    blocks = [(doc.page_at(s.start), k) for s, k in zip(sentences, keys)]  # (page, body range, block)
+    heading_starts = [h.start for h in doc.headings]
+    sections = [bisect_right(heading_starts, s.start) for s in sentences]  # 0: before the first heading
+    blocks = [(doc.page_at(s.start), k, n) for s, k, n in zip(sentences, keys, sections)]
     code = _suffix(doc.source) in _DEFINITIONS
     chunks: list[Chunk] = []
     i = 0
@@ -72,10 +77,11 @@ def chunk_document(doc: Document, size: int = 800, overlap: int = 150) -> list[C
                and blocks[j + 1] == blocks[i]):
             j += 1
         start, end = sentences[i].start, sentences[j].end
-        chunks.append(_make_chunk(doc, start, end, len(chunks), code))
+        section = doc.headings[sections[i] - 1].title if sections[i] else None
+        chunks.append(_make_chunk(doc, start, end, len(chunks), code, section))
         if j + 1 >= len(sentences):
             break
-        if blocks[j + 1] != blocks[j]:  # a new page (or body range, or definition) starts afresh: no overlap across
+        if blocks[j + 1] != blocks[j]:  # a new page (body range, definition, section) starts afresh: no overlap
             i = j + 1
             continue
         # Step back over trailing sentences that fit in the overlap, but always move forward.
@@ -162,7 +168,8 @@ def line_at(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def _make_chunk(doc: Document, start: int, end: int, ordinal: int, code: bool = False) -> Chunk:
+def _make_chunk(doc: Document, start: int, end: int, ordinal: int, code: bool = False,
+                section: str | None = None) -> Chunk:
     key = f"{doc.source}\x00{doc.content_hash}\x00{ordinal}\x00{start}:{end}"
     return Chunk(
         id=hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest(),
@@ -174,4 +181,5 @@ def _make_chunk(doc: Document, start: int, end: int, ordinal: int, code: bool = 
         content_hash=doc.content_hash,
         page=doc.page_at(start),
         line=line_at(doc.text, start) if code else None,
+        section=section,
     )

@@ -384,7 +384,8 @@ STRUCTURED_PY = '"""Nest counting helpers."""\n\nimport csv\n' + "".join(
     f'    return sum(int(r["nests"]) for r in rows if r["site"] == "site {i}")\n' for i in range(12)) + (
     '\n\nclass Survey:\n    """The heron survey of one spring."""\n\n    def __init__(self, path):\n'
     '        self.path = path\n')
-STRUCTURED_MD = "# Heron survey\n\nThe survey counts heron nests along the river every spring.\n"
+STRUCTURED_MD = ("# Heron survey\n\nThe survey counts heron nests along the river every spring.\n\n"
+                 "## Volunteers\n\nThe volunteers meet at the old watermill at nine in the morning.\n")
 
 
 @pytest.fixture
@@ -432,3 +433,15 @@ def test_a_citation_of_source_code_names_its_line(fresh_assistant, structured_fo
         assert c.line == STRUCTURED_PY.count("\n", 0, c.start) + 1
         assert answer.to_dict()["citations"][c.n - 1]["line"] == c.line
     assert all("line" not in c for c in answer.to_dict()["citations"] if not c["source"].endswith(".py"))
+
+
+def test_markdown_chunks_and_citations_name_their_section(fresh_assistant, structured_folder):
+    fresh_assistant.ingest([structured_folder])
+    source = str(structured_folder / "survey.md")
+    records = chunk_records(fresh_assistant, source).values()
+    assert sorted((r["text"].split("\n")[0], r["meta"]["section"]) for r in records) == [
+        ("# Heron survey", "Heron survey"), ("## Volunteers", "Volunteers")]
+    answer = fresh_assistant.ask("Where do the volunteers meet?")
+    cited = [c for c in answer.citations if c.source == source]
+    assert cited and all(c.section == "Volunteers" for c in cited), answer.text
+    assert all(c["section"] == "Volunteers" for c in answer.to_dict()["citations"] if c["source"] == source)

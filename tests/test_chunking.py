@@ -244,3 +244,40 @@ def test_structured_chunks_are_document_spans_covering_the_text(text, size, over
         covered[chunk.start:chunk.end] = [True] * (chunk.end - chunk.start)
     assert [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]] == []
     assert [c.start for c in chunks] == sorted({c.start for c in chunks})
+
+
+# ---- sections: Markdown, reStructuredText, HTML headings -------------------------------------
+
+def test_markdown_chunks_never_cross_a_heading_and_carry_its_title():
+    from rag.loaders import find_headings
+    from rag.types import Heading
+
+    text = ("Preface line.\n\n# Herons\n\n" + "Herons nest early in the spring. " * 12 + "\n\n## Egrets\n\n"
+            + "Egrets come later. " * 3 + "\n")
+    doc = Document(source="/tmp/guide.md", text=text, title="t", content_hash="h",
+                   headings=tuple(Heading(a, t) for a, t in find_headings(text, ".md")))
+    chunks = chunk_document(doc, size=200, overlap=50)
+    assert chunks[0].text == "Preface line." and chunks[0].section is None
+    assert chunks[1].text.startswith("# Herons") and chunks[-1].text.startswith("## Egrets")
+    herons, egrets = text.index("# Herons"), text.index("## Egrets")
+    for chunk in chunks[1:]:
+        assert chunk.text == text[chunk.start:chunk.end]
+        assert chunk.section == ("Herons" if chunk.start < egrets else "Egrets")
+        assert not chunk.start < egrets < chunk.end and not chunk.start < herons < chunk.end
+
+
+@given(texts, sizes, overlaps)
+def test_markdown_chunks_are_document_spans_covering_the_text(text, size, overlap_share):
+    from rag.loaders import find_headings
+    from rag.types import Heading
+
+    heads = tuple(Heading(a, t) for a, t in find_headings(text, ".md"))
+    doc = Document(source="/tmp/doc.md", text=text, title="t", content_hash="h", headings=heads)
+    covered = [False] * len(text)
+    for chunk in chunk_document(doc, size=size, overlap=int(size * overlap_share)):
+        assert chunk.text == text[chunk.start:chunk.end]
+        before = [h for h in heads if h.start <= chunk.start]
+        assert chunk.section == (before[-1].title if before else None)
+        assert not any(chunk.start < h.start < chunk.end and text[h.start:chunk.start].strip() for h in heads)
+        covered[chunk.start:chunk.end] = [True] * (chunk.end - chunk.start)
+    assert [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]] == []
