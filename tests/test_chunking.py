@@ -221,9 +221,11 @@ def test_a_definition_longer_than_a_chunk_is_cut_at_line_ends_and_keeps_to_itsel
 
 
 @pytest.mark.parametrize("suffix, text, starts", [
-    (".js", "const a = 1;\n\nfunction one() {\n  return 1;\n}\n\nexport class Two {\n}\n", ["function one", "export class Two"]),
+    (".js", "const a = 1;\n\nfunction one() {\n  return 1;\n}\n\nexport class Two {\n}\n",
+     ["function one", "export class Two"]),
     (".go", "package main\n\nfunc one() int {\n\treturn 1\n}\n\ntype Two struct {\n}\n", ["func one", "type Two"]),
-    (".c", "#include <stdio.h>\n\nint one(void)\n{\n\treturn 1;\n}\n\nstruct two {\n\tint x;\n};\n", ["int one", "struct two"]),
+    (".c", "#include <stdio.h>\n\nint one(void)\n{\n\treturn 1;\n}\n\nstruct two {\n\tint x;\n};\n",
+     ["int one", "struct two"]),
 ])
 def test_other_languages_are_cut_at_top_level_definitions(suffix, text, starts):
     doc = Document(source="/tmp/code" + suffix, text=text, title="t", content_hash="h")

@@ -319,7 +319,8 @@ def headings(doc) -> list[tuple[str, str]]:
 
 def test_markdown_headings_are_found_outside_code_fences(tmp_path):
     doc = load(write(tmp_path / "guide.md", "# Field guide\n\nHerons nest early.\n\n```sh\n# not a heading\n```\n\n"
-                                            "Egrets\n------\n\nEgrets come later.\n\n## Gulls ##\n\n- a list item\n---\n"))
+                                            "Egrets\n------\n\nEgrets come later.\n\n## Gulls ##\n\n"
+                                            "- a list item\n---\n"))
     assert headings(doc) == [("# Field guide", "Field guide"), ("Egrets", "Egrets"), ("## Gulls ##", "Gulls")]
 
 
