@@ -243,7 +243,7 @@ class Assistant:
             timings["condense"] = (t_condense - t0) * 1000
         if first_piece:
             timings["first_piece"] = (first_piece - t0) * 1000
-        yield replace(answer, timings_ms=timings)
+        yield replace(_located(answer, passages), timings_ms=timings)
 
     # ---- whole documents ---------------------------------------------------------------------
     def summarize(self, source: str | Path) -> Answer:
@@ -395,6 +395,21 @@ def _checked_citations(answer: Answer, texts: _StoredTexts, passages: list[Passa
         return abstention(passages, answer.notice)
     return replace(answer, text=" ".join(sentence_text(sent) for sent in sentences), citations=citations,
                    sentences=sentences)
+
+
+def _located(answer: Answer, passages: list[Passage]) -> Answer:
+    """The answer with each citation of source code given the line its quote starts on, counted
+    from the line of the passage it was taken from (which the chunk's metadata carries), and each
+    citation of a document with headings given its section (a chunk never crosses a heading)."""
+    citations = []
+    for c in answer.citations:
+        p = next((p for p in passages if (p.line is not None or p.section is not None) and p.source == c.source
+                  and p.start <= c.start <= p.end), None)
+        if p is not None:
+            line = None if p.line is None else p.line + p.text.count("\n", 0, c.start - p.start)
+            c = replace(c, line=line, section=p.section)
+        citations.append(c)
+    return replace(answer, citations=citations) if citations != answer.citations else answer
 
 
 def _with_overrides(settings: Settings, overrides: dict) -> Settings:

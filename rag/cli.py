@@ -311,6 +311,8 @@ def _print_answer(answer, text: bool = True) -> None:
         typer.echo("")
         for c in answer.citations:
             where = f"{c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+            where += f", line {c.line}" if c.line else ""
+            where += f", section {_safe(c.section, one_line=True)!r}" if c.section else ""
             typer.echo(f"[{c.n}] {_name(c.source)} ({where}): \"{_safe(c.quote)}\"")
     if answer.abstained and answer.see_also:
         typer.echo("\nSee also (nearest passages, not answers):")

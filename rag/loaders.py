@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import IngestError
 from .faults import reached
-from .types import Document, FileError, Furniture, Page, ParseLimits
+from .types import Document, FileError, Furniture, Heading, Page, ParseLimits
 
 # The names with a reader of their own, or long known to be text. Any other file is read as text
 # when its content is text; this list is what `rag serve` accepts as uploads.
@@ -170,9 +170,55 @@ def load(path: Path, max_bytes: int | None = None, limits: ParseLimits | None = 
         raise IngestError(_too_much_text(len(text), limits.max_chars))
     if not text.strip():
         raise IngestError("no text found in the file (a scanned PDF or an empty document?)")
-    furniture, notices = more if more else ((), ())  # only paginated formats (PDF) have these
+    furniture, notices, *found = more if more else ((), ())  # only paginated formats (PDF) have these
+    # HTML headings come from its tags; Markdown and reStructuredText headings from their lines.
+    headings = found[0] if found else find_headings(text, suffix)
     return Document(source=str(name), text=text, title=title or name.stem, content_hash=content_hash(data),
-                    pages=tuple(pages), encoding=encoding, furniture=tuple(furniture), notices=tuple(notices))
+                    pages=tuple(pages), encoding=encoding, furniture=tuple(furniture), notices=tuple(notices),
+                    headings=tuple(Heading(start, title) for start, title in headings))
+
+
+_MARKDOWN = (".md", ".markdown")
+_ATX = re.compile(r" {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_FENCE = re.compile(r" {0,3}(```|~~~)")
+_SETEXT = re.compile(r" {0,3}(=+|-+)[ \t]*$")
+_NOT_SETEXT = re.compile(r" {0,3}(?:#|[-*+>|][ \t]|\d{1,9}[.)][ \t]|```|~~~)")  # headings, list items, quotes, tables
+_RST_ADORNMENT = re.compile(r"([=\-`:'\"~^_*+#<>])\1{2,}[ \t]*$")
+
+
+def find_headings(text: str, suffix: str) -> list[tuple[int, str]]:
+    """The headings of Markdown (`# Title`, or a line underlined with === or ---, outside fenced
+    code) or reStructuredText (a line underlined, and maybe overlined, with punctuation at least
+    as long): (where the heading's first line starts, its words). Other suffixes have none."""
+    if suffix not in _MARKDOWN and suffix != ".rst":
+        return []
+    lines, at = [], 0
+    for line in text.split("\n"):
+        lines.append((at, line))
+        at += len(line) + 1
+    found: list[tuple[int, str]] = []
+    fence = ""
+    for i, (start, line) in enumerate(lines):
+        below = lines[i + 1][1] if i + 1 < len(lines) else ""
+        if suffix in _MARKDOWN:
+            m = _FENCE.match(line)
+            if m and (not fence or m.group(1) == fence):
+                fence = "" if fence else m.group(1)
+                continue
+            if fence:
+                continue
+            atx = _ATX.match(line)
+            if atx and atx.group(2).strip():
+                found.append((start, atx.group(2).strip()))
+            elif (line.strip() and not _SETEXT.match(line) and not _NOT_SETEXT.match(line) and _SETEXT.match(below)
+                  and (i == 0 or not lines[i - 1][1].strip())):
+                found.append((start, line.strip()))
+        elif (line.strip() and not _RST_ADORNMENT.match(line) and _RST_ADORNMENT.match(below)
+              and len(below.rstrip()) >= len(line.rstrip())):
+            above = lines[i - 1][1] if i else ""
+            overlined = bool(_RST_ADORNMENT.match(above)) and above.strip()[:1] == below.strip()[:1]
+            found.append((lines[i - 1][0] if overlined else start, line.strip()))
+    return [(start, title[:200]) for start, title in found]
 
 
 def _parse(reader_name: str, path: Path, data: bytes, limits: ParseLimits) -> tuple:
@@ -480,11 +526,26 @@ def _read_html(path: Path, data: bytes, limits: ParseLimits):
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
+    heading_words = [tag.get_text(" ").split() for tag in soup(["h1", "h2", "h3", "h4", "h5", "h6"])]
     raw = soup.get_text("\n")
     # Collapse runs of blank lines and trailing spaces left by markup.
     text = re.sub(r"[ \t\r\f\v]+\n", "\n", raw)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return text, title or _first_line_title(text), [], _codec_name(encoding)
+    return text, title or _first_line_title(text), [], _codec_name(encoding), [], [], _html_headings(text, heading_words)
+
+
+def _html_headings(text: str, heading_words: list[list[str]]) -> list[tuple[int, str]]:
+    """Where each heading's words (in document order) are in the extracted text: markup between
+    them became line breaks or spaces. A heading not found is left out."""
+    found, at = [], 0
+    for words in heading_words:
+        if not words:
+            continue
+        m = re.compile(r"\s+".join(re.escape(w) for w in words)).search(text, at)
+        if m:
+            found.append((m.start(), " ".join(words)[:200]))
+            at = m.end()
+    return found
 
 
 def _read_pdf(path: Path, data: bytes, limits: ParseLimits):

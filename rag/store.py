@@ -374,9 +374,14 @@ def _chunk_meta(c: Chunk) -> dict:
     meta = {"source": c.source, "title": c.title[:500], "start": c.start, "end": c.end, "hash": c.content_hash}
     if c.page is not None:
         meta["page"] = c.page
+    if c.line is not None:
+        meta["line"] = c.line
+    if c.section is not None:
+        meta["section"] = c.section[:500]
     return meta
 
 
 def _passage(chunk_id: str, text: str, meta: dict, score: float, dense: float) -> Passage:
     return Passage(text=text, source=meta["source"], start=int(meta["start"]), end=int(meta["end"]), score=score,
-                   chunk_id=chunk_id, title=meta.get("title", ""), page=meta.get("page"), dense_score=dense)
+                   chunk_id=chunk_id, title=meta.get("title", ""), page=meta.get("page"), dense_score=dense,
+                   line=meta.get("line"), section=meta.get("section"))

@@ -30,6 +30,15 @@ class Furniture:
 
 
 @dataclass(frozen=True)
+class Heading:
+    """A heading of a structured text (Markdown, reStructuredText, HTML): where its line starts in
+    the extracted text, and its words. The section it opens runs to the next heading."""
+
+    start: int
+    title: str
+
+
+@dataclass(frozen=True)
 class Document:
     source: str  # absolute path (or the name given at upload)
     text: str  # the decoded text: what every offset points into
@@ -42,6 +51,7 @@ class Document:
     # Why the text looks like instructions to an assistant ("ignore previous instructions", "the
     # password is"): the first such phrase and where it is; "" for ordinary text. Set at ingest.
     suspicious: str = ""
+    headings: tuple[Heading, ...] = ()  # Markdown, reStructuredText and HTML headings, in text order
 
     def body(self) -> list[tuple[int, int]]:
         """The (start, end) ranges of the text chunks are cut from: all of it but the furniture."""
@@ -71,6 +81,8 @@ class Chunk:
     end: int
     content_hash: str  # hash of the whole document this chunk came from
     page: int | None = None
+    line: int | None = None  # source code: the 1-based line the chunk starts on
+    section: str | None = None  # the heading of the section holding the chunk (Markdown, .rst, HTML)
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,8 @@ class Passage:
     title: str = ""
     page: int | None = None
     dense_score: float = 0.0  # cosine similarity to the query, 0 when found only lexically
+    line: int | None = None  # source code: the 1-based line the passage starts on
+    section: str | None = None  # the heading of the section holding the passage (Markdown, .rst, HTML)
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,8 @@ class Citation:
     quote: str
     score: float
     page: int | None = None
+    line: int | None = None  # source code: the 1-based line the quote starts on
+    section: str | None = None  # the heading of the section holding the quote (Markdown, .rst, HTML)
 
 
 @dataclass(frozen=True)
@@ -166,7 +182,8 @@ class Answer:
             "abstained": self.abstained,
             "citations": [
                 {"n": c.n, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote,
-                 "score": round(c.score, 4), "page": c.page}
+                 "score": round(c.score, 4), "page": c.page, **({"line": c.line} if c.line is not None else {}),
+                 **({"section": c.section} if c.section is not None else {})}
                 for c in self.citations
             ],
             "see_also": [

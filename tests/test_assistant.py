@@ -373,3 +373,75 @@ def test_a_question_about_a_latin1_file_cites_its_decoded_text(fresh_assistant, 
     assert source in {c.source for c in answer.citations}
     for c in answer.citations:
         assert fresh_assistant.document(c.source).text[c.start:c.end] == c.quote
+
+
+# ---- formats with structure ------------------------------------------------------------------
+
+STRUCTURED_CSV = "site,year,nests,notes\n" + "".join(
+    f'site {i},{2000 + i},{i * 3},"counted at dawn by volunteer {i},\nwith binoculars"\n' for i in range(40))
+STRUCTURED_PY = '"""Nest counting helpers."""\n\nimport csv\n' + "".join(
+    f'\n\ndef count_site_{i}(rows):\n    """Return the nests counted at site {i}, summed over every year."""\n'
+    f'    return sum(int(r["nests"]) for r in rows if r["site"] == "site {i}")\n' for i in range(12)) + (
+    '\n\nclass Survey:\n    """The heron survey of one spring."""\n\n    def __init__(self, path):\n'
+    '        self.path = path\n')
+STRUCTURED_MD = ("# Heron survey\n\nThe survey counts heron nests along the river every spring.\n\n"
+                 "## Volunteers\n\nThe volunteers meet at the old watermill at nine in the morning.\n")
+
+
+@pytest.fixture
+def structured_folder(docs_dir) -> Path:
+    (docs_dir / "counts.csv").write_text(STRUCTURED_CSV)
+    (docs_dir / "nests.py").write_text(STRUCTURED_PY)
+    (docs_dir / "survey.md").write_text(STRUCTURED_MD)
+    return docs_dir
+
+
+def test_csv_and_code_chunks_keep_their_structure_and_code_chunks_carry_line_numbers(fresh_assistant,
+                                                                                   structured_folder):
+    report = fresh_assistant.ingest([structured_folder])
+    assert len(report.added) == 3 and not report.failed
+    records = list(chunk_records(fresh_assistant).values())
+    for record in records:  # every chunk is the stored text at its offsets
+        meta = record["meta"]
+        assert fresh_assistant.document(meta["source"]).text[meta["start"]:meta["end"]] == record["text"]
+
+    csv_chunks = [r for r in records if r["meta"]["source"].endswith("counts.csv")]
+    assert len(csv_chunks) > 3
+    for r in csv_chunks:  # every chunk ends where a row does: after a whole quoted note
+        assert r["text"].endswith(("notes", 'with binoculars"')), r["text"][-40:]
+        assert "line" not in r["meta"]
+
+    py_chunks = [r for r in records if r["meta"]["source"].endswith("nests.py")]
+    assert len(py_chunks) > 1
+    for r in py_chunks:
+        meta = r["meta"]
+        assert meta["line"] == STRUCTURED_PY.count("\n", 0, meta["start"]) + 1
+        assert meta["start"] == 0 or r["text"].startswith(("def ", "class ")), r["text"][:40]
+
+    passages = fresh_assistant.retrieve("nests counted at site 7", k=10)
+    code = [p for p in passages if p.source.endswith("nests.py")]
+    assert code and all(p.line == STRUCTURED_PY.count("\n", 0, p.start) + 1 for p in code)
+    assert all(p.line is None for p in passages if not p.source.endswith("nests.py"))
+
+
+def test_a_citation_of_source_code_names_its_line(fresh_assistant, structured_folder):
+    fresh_assistant.ingest([structured_folder])
+    answer = fresh_assistant.ask("What does the function count_site_7 return?")
+    code = [c for c in answer.citations if c.source.endswith("nests.py")]
+    assert code, answer.text
+    for c in code:
+        assert c.line == STRUCTURED_PY.count("\n", 0, c.start) + 1
+        assert answer.to_dict()["citations"][c.n - 1]["line"] == c.line
+    assert all("line" not in c for c in answer.to_dict()["citations"] if not c["source"].endswith(".py"))
+
+
+def test_markdown_chunks_and_citations_name_their_section(fresh_assistant, structured_folder):
+    fresh_assistant.ingest([structured_folder])
+    source = str(structured_folder / "survey.md")
+    records = chunk_records(fresh_assistant, source).values()
+    assert sorted((r["text"].split("\n")[0], r["meta"]["section"]) for r in records) == [
+        ("# Heron survey", "Heron survey"), ("## Volunteers", "Volunteers")]
+    answer = fresh_assistant.ask("Where do the volunteers meet?")
+    cited = [c for c in answer.citations if c.source == source]
+    assert cited and all(c.section == "Volunteers" for c in cited), answer.text
+    assert all(c["section"] == "Volunteers" for c in answer.to_dict()["citations"] if c["source"] == source)

@@ -308,3 +308,35 @@ def test_a_symlink_named_on_the_command_line_is_read(folder_with_links_out):
     folder, outside = folder_with_links_out
     files, errors = discover([folder / "secret-link.txt"])
     assert files == [(outside / "secret.txt").resolve()] and errors == []
+
+
+# ---- headings: Markdown, reStructuredText, HTML ----------------------------------------------
+
+def headings(doc) -> list[tuple[str, str]]:
+    """(the text from each heading's start to its line's end, its title)."""
+    return [(doc.text[h.start:].split("\n")[0], h.title) for h in doc.headings]
+
+
+def test_markdown_headings_are_found_outside_code_fences(tmp_path):
+    doc = load(write(tmp_path / "guide.md", "# Field guide\n\nHerons nest early.\n\n```sh\n# not a heading\n```\n\n"
+                                            "Egrets\n------\n\nEgrets come later.\n\n## Gulls ##\n\n"
+                                            "- a list item\n---\n"))
+    assert headings(doc) == [("# Field guide", "Field guide"), ("Egrets", "Egrets"), ("## Gulls ##", "Gulls")]
+
+
+def test_rst_headings_are_underlined_titles(tmp_path):
+    doc = load(write(tmp_path / "guide.rst", "======\nHerons\n======\n\nThey nest early.\n\nEgrets\n------\n\nLater.\n"))
+    assert headings(doc) == [("======", "Herons"), ("Egrets", "Egrets")]
+
+
+def test_html_headings_are_found_in_the_extracted_text(tmp_path):
+    doc = load(write(tmp_path / "page.html", "<html><body><h1>Field <em>guide</em></h1><p>Herons nest early.</p>"
+                                             "<h2>Egrets</h2><p>Egrets come later.</p></body></html>"))
+    assert [h.title for h in doc.headings] == ["Field guide", "Egrets"]
+    assert doc.text[doc.headings[1].start:].startswith("Egrets\n")
+    assert doc.text[doc.headings[0].start:].startswith("Field")
+
+
+def test_plain_text_and_code_have_no_headings(tmp_path):
+    assert load(write(tmp_path / "notes.txt", "# Not markdown\n\nText.\n")).headings == ()
+    assert load(write(tmp_path / "tool.py", "# a comment\nx = 1\n")).headings == ()
