@@ -95,6 +95,8 @@ class CitationOut(BaseModel):
     quote: str = Field(description="Exactly the source text at [start, end).")
     score: float
     page: int | None = None
+    line: int | None = Field(None, description="For source code: the line the quote starts on.")
+    section: str | None = Field(None, description="The heading the quote sits under (Markdown, reST, HTML).")
 
 
 class PassageOut(BaseModel):

@@ -53,8 +53,8 @@ def client(assistant):
 
 # ---- the Answer JSON ---------------------------------------------------------------------------------
 def test_answer_schema_has_exactly_the_fields_of_answer_to_dict():
-    answer = Answer("A.", [Citation(1, "/d/a.txt", 0, 2, "A.", 0.5)], False,
-                    see_also=[Passage("/d/a.txt", 0, 2, "A.", 0.5)])
+    answer = Answer("A.", [Citation(1, "/d/a.txt", 0, 2, "A.", 0.5, line=3, section="Usage")], False,
+                    see_also=[Passage("/d/a.txt", 0, 2, "A.", 0.5)])  # line and section: in JSON only when set
     d = answer.to_dict()
     assert set(AnswerOut.model_fields) == set(d)
     assert set(CitationOut.model_fields) == set(d["citations"][0]) | {"document_id"}
