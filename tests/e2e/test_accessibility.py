@@ -86,6 +86,9 @@ def test_ask_and_read_the_source_from_the_keyboard_alone(browser, served):  # no
         page.keyboard.press("Enter")
         page.locator("#viewer-mark").wait_for()
         assert page.evaluate(FOCUSED) == "#viewer-text"  # the arrow keys scroll it
+        for key in ["Tab", "Tab", "Shift+Tab"]:  # a modal: Tab stays in it
+            page.keyboard.press(key)
+            assert page.evaluate("() => document.getElementById('doc-viewer').contains(document.activeElement)")
         page.keyboard.press("Escape")
         assert page.locator("#doc-viewer").is_hidden() and page.locator("#citation-panel").is_visible()
         assert "open-document" in page.evaluate(FOCUSED)
@@ -95,5 +98,20 @@ def test_ask_and_read_the_source_from_the_keyboard_alone(browser, served):  # no
         assert page.evaluate("() => document.activeElement.matches('button.cite') "
                              "&& document.activeElement.textContent") == "[1]"
         assert page.locator(".msg.assistant.stopped").count() == 0  # nothing was stopped on the way
+    finally:
+        page.context.close()
+
+
+def test_documents_tab_and_the_file_chooser_from_the_keyboard(browser, served):  # noqa: F811
+    page = open_page(browser, served[0])
+    try:
+        page.evaluate("() => document.activeElement.blur()")
+        press_until(page, "Tab", "a.id === 'docs-tab'")
+        page.keyboard.press("Enter")
+        page.locator("#documents li .facts").first.wait_for()
+        press_until(page, "Tab", "a.id === 'file-input'", limit=5)
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Space")
+        assert chooser.value.is_multiple()
     finally:
         page.context.close()

@@ -353,6 +353,12 @@ $("#close-panel").addEventListener("click", closePanel);
 // streams, only when the focus is in the panel), else it stops the answer. An edit or rename box
 // handles its own Escape (cancel).
 document.addEventListener("keydown", (e) => {
+  if (e.key === "Tab" && !$("#doc-viewer").hidden) {  // a modal: the focus stays in it
+    const [first, last] = [$("#close-viewer"), $("#viewer-text")];
+    const out = e.shiftKey ? document.activeElement === first : document.activeElement === last;
+    if (out || !$("#doc-viewer").contains(document.activeElement)) { e.preventDefault(); (e.shiftKey ? last : first).focus(); }
+    return;
+  }
   if (e.key !== "Escape") return;
   const panel = $("#citation-panel");
   if (!$("#doc-viewer").hidden) closeViewer();
