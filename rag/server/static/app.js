@@ -81,7 +81,7 @@ function inline(text, answer) {
     else if (known.has(Number(m[5]))) {
       const n = Number(m[5]);
       node = el("button", { class: "cite", type: "button", "data-n": String(n), title: "Show the source",
-        onclick: (e) => showCitation(answer, n, e.currentTarget) }, `[${n}]`);
+        onclick: (e) => showCitation(answer, n, e.currentTarget, e.detail === 0) }, `[${n}]`);
     }
     if (!node) continue;
     frag.append(text.slice(last, m.index), node);
@@ -276,13 +276,16 @@ function startEdit(turn) {
 }
 
 // ---- the citation side panel and the whole-document viewer -----------------------------------
-async function showCitation(answer, n, button) {
+// Opened from the keyboard (Enter or Space on a [n]: a click with no mouse, detail 0), the panel
+// takes the focus, so a screen reader reads the source; Escape or × gives it back to the [n].
+async function showCitation(answer, n, button, fromKeyboard = false) {
   const c = answer.citations.find((x) => x.n === n);
   document.querySelectorAll("button.cite.active").forEach((b) => b.classList.remove("active"));
   button?.classList.add("active");
   const body = $("#citation-body");
   $("#citation-heading").textContent = `Source [${n}]`;
   $("#citation-panel").hidden = false;
+  if (fromKeyboard) $("#citation-heading").focus();
   body.replaceChildren(el("div", { class: "source-name" }, basename(c.source)), el("div", { class: "source-where" }, "loading…"));
   let doc = null;
   try { doc = await loadDocument(c.document_id); } catch (e) { /* removed since: show the quote alone */ }
@@ -315,6 +318,16 @@ async function showCitation(answer, n, button) {
   );
 }
 
+function closePanel() {
+  const panel = $("#citation-panel");
+  const hadFocus = panel.contains(document.activeElement);
+  panel.hidden = true;
+  const cite = document.querySelector("button.cite.active");
+  cite?.classList.remove("active");
+  if (hadFocus) cite?.focus();
+}
+
+let viewerOpener = null;  // what had the focus before the viewer opened: it gets it back
 async function openViewer(id, source, start, end) {
   let doc;
   try { doc = await loadDocument(id); } catch (e) { alert(`Cannot open ${basename(source)}: ${e.message}`); return; }
@@ -323,16 +336,35 @@ async function openViewer(id, source, start, end) {
   const box = $("#viewer-text");
   const mark = el("mark", { id: "viewer-mark" }, text.slice(s, e));
   box.replaceChildren(text.slice(0, s), mark, text.slice(e));
+  if ($("#doc-viewer").hidden) viewerOpener = document.activeElement;
   $("#doc-viewer").hidden = false;
   mark.scrollIntoView({ block: "center" });
+  box.focus({ preventScroll: true });  // the arrow keys scroll the text
 }
-$("#close-viewer").addEventListener("click", () => { $("#doc-viewer").hidden = true; });
-$("#doc-viewer").addEventListener("click", (e) => { if (e.target.id === "doc-viewer") $("#doc-viewer").hidden = true; });
-$("#close-panel").addEventListener("click", () => { $("#citation-panel").hidden = true; });
+function closeViewer() {
+  $("#doc-viewer").hidden = true;
+  viewerOpener?.focus();
+  viewerOpener = null;
+}
+$("#close-viewer").addEventListener("click", closeViewer);
+$("#doc-viewer").addEventListener("click", (e) => { if (e.target.id === "doc-viewer") closeViewer(); });
+$("#close-panel").addEventListener("click", closePanel);
+// Escape closes the innermost thing open: the viewer, else the source panel (while an answer
+// streams, only when the focus is in the panel), else it stops the answer. An edit or rename box
+// handles its own Escape (cancel).
 document.addEventListener("keydown", (e) => {
+  if (e.key === "Tab" && !$("#doc-viewer").hidden) {  // a modal: the focus stays in it
+    const [first, last] = [$("#close-viewer"), $("#viewer-text")];
+    const out = e.shiftKey ? document.activeElement === first : document.activeElement === last;
+    if (out || !$("#doc-viewer").contains(document.activeElement)) { e.preventDefault(); (e.shiftKey ? last : first).focus(); }
+    return;
+  }
   if (e.key !== "Escape") return;
-  if (!$("#doc-viewer").hidden) $("#doc-viewer").hidden = true;
-  else if (state.busy && !e.target.closest?.(".edit-form, .rename-box")) state.controller?.abort();  // Esc stops an answer
+  const panel = $("#citation-panel");
+  if (!$("#doc-viewer").hidden) closeViewer();
+  else if (e.target.closest?.(".edit-form, .rename-box")) return;
+  else if (!panel.hidden && (!state.busy || panel.contains(e.target))) closePanel();
+  else if (state.busy) state.controller?.abort();  // Esc stops an answer
 });
 
 // ---- asking: POST /api/chat and read its Server-Sent Events ------------------------------------
