@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from test_chat_page import QUESTION, ask, assistant, browser, open_page, served  # noqa: F401 (fixtures)
+from test_chat_page import QUESTION, ask, assistant, open_page, served  # noqa: F401 (fixtures)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 
