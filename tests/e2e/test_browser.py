@@ -98,7 +98,10 @@ def test_page_is_usable_at_phone_width(browser, server, artifacts):
     page = context.new_page()
     page.goto(server.url)
     assert page.locator("#question").is_visible()
-    assert page.locator("#sidebar").bounding_box()["x"] < 0  # the drawer is closed
+    assert not page.locator("#sidebar").is_visible()  # the drawer is closed
+    for _ in range(12):  # and Tab never lands in it
+        page.keyboard.press("Tab")
+        assert not page.evaluate("() => document.getElementById('sidebar').contains(document.activeElement)")
     page.screenshot(path=str(artifacts / "phone-chat.png"))
     page.click("#menu")
     # a function, not an expression: Playwright evals expressions, which the page's CSP forbids
