@@ -22,6 +22,9 @@ ABSTAIN_TEXT = "The documents do not contain an answer to this question."
 # so they count for nothing in coverage.
 _REPORTING_WORDS = frozenset("say said says tell told according mention mentioned describe described".split())
 _SECOND_SENTENCE_MARGIN = 0.15  # how far below the best a complementary second sentence may score
+# What a sentence that cannot be the answer (a fragment, code, instructions, a broken constraint)
+# loses: more than any score can gain, so it ranks below every candidate that can.
+_RANK_LAST = 1.0
 
 # ---- what the question asks for ----------------------------------------------------------------
 _KIND_NOUNS = {
@@ -245,8 +248,8 @@ def find_answer(question: Question, sentence: str, asked: set[str]) -> tuple[int
     sentence), or None. A span the question already says ("Who is Ismail Shukri?" -> "Ismail
     Shukri") is no answer. `sure` is False for the nearest name or number in a sentence when the
     question asks for no particular kind ("what ...?"): such a guess helps rank the sentence, but
-    was right about a third of the time on the dev sets (/tmp harness, 200 questions a set), so it
-    does not lead the answer."""
+    held the answer in 29 of 93 cases on the dev sets (BENCHMARKS.md, issue 11), so it does not
+    lead the answer."""
     def sure(span: tuple[int, int] | None, is_sure: bool = True) -> tuple[int, int, bool] | None:
         return (span[0], span[1], is_sure) if span else None
 
@@ -317,7 +320,7 @@ class ExtractiveAnswerer:
 
     def __init__(self, embedder, idf: Callable[[str], float], threshold: float = 0.4, max_sentences: int = 2,
                  similarity_weight: float = 0.5, previous_answer: str = "", span_weight: float = 0.1,
-                 constraint_penalty: float = 1.0, documents: Callable[[str], tuple[str, str] | None] | None = None):
+                 documents: Callable[[str], tuple[str, str] | None] | None = None):
         """`previous_answer`: in a conversation, the last answer's text (see `should_abstain`).
         `span_weight`: what finding an answer of the asked kind adds to a sentence's score.
         `documents`: source -> (title, text) of a stored document, where the question's numbers are
@@ -329,7 +332,6 @@ class ExtractiveAnswerer:
         self.similarity_weight = similarity_weight
         self.previous_answer = previous_answer
         self.span_weight = span_weight
-        self.constraint_penalty = constraint_penalty
         self.documents = documents
         self._documents: dict[str, tuple[str, str] | None] = {}
         self.question: Question | None = None
@@ -337,7 +339,8 @@ class ExtractiveAnswerer:
 
     def rank(self, question: str, passages: list[Passage]) -> list[Evidence]:
         """Every sentence of the passages, best evidence first. Sentences that cannot be an answer
-        (running headers repeated across pages, code lines unless code is asked for, fragments)
+        (fragments, code lines unless code is asked for, instructions to an assistant; PDF running
+        headers never reach a chunk, see `Document.furniture`)
         rank last; a sentence whose passage breaks one of the question's constraints ranks below
         every one that keeps them."""
         q = analyse(question)
@@ -356,7 +359,6 @@ class ExtractiveAnswerer:
                 cands.append((pi, a, b, idx))
         if not cands:
             return []
-        repeated = _repeated_lines(passages)
         vectors = self.embedder.encode([q.text] + [flatten(passages[pi].text[a:b]) for pi, a, b, _ in cands])
         sims = vectors[1:] @ vectors[0]
         wanted = terms(question) - {stem(w) for w in _REPORTING_WORDS}
@@ -381,15 +383,15 @@ class ExtractiveAnswerer:
                 score += self.span_weight
             if len(own - asked) < 2 and q.kind != "other":
                 score -= self.span_weight  # restates the question: "Tesla Q2 2020 revenue."
-            if not _answerable_text(text, q) or flatten(text) in repeated:
-                score -= 1.0
+            if not _answerable_text(text, q):
+                score -= _RANK_LAST
             if not kept[pi]:
-                score -= self.constraint_penalty
+                score -= _RANK_LAST
             start = p.start + a
             out.append(Evidence(text=text, source=p.source, start=start, end=p.start + b, page=p.page,
                                 similarity=float(sim), coverage=cov, score=score, matched=frozenset(own & wanted),
                                 answer_start=start + span[0] if span and span[2] else None,
-                                answer_end=start + span[1] if span and span[2] else None, title=p.title))
+                                answer_end=start + span[1] if span and span[2] else None))
         out.sort(key=lambda e: -e.score)
         if out and out[0].score < 0 and not all(kept.values()):
             self.notice = _constraint_notice(q, passages)
@@ -426,8 +428,8 @@ class ExtractiveAnswerer:
         chosen = self.choose(ranked)
         other = disagreement(ranked, chosen)
         if other is not None:
-            return with_notice(cited_answer(chosen + [other]),
-                               "The documents disagree on this: both are cited, check the sources.")
+            return replace(cited_answer(chosen + [other]),
+                           notice="The documents disagree on this: both are cited, check the sources.")
         return cited_answer(chosen)
 
     def choose(self, ranked: list[Evidence]) -> list[Evidence]:
@@ -470,19 +472,6 @@ def _answerable_text(text: str, q: Question) -> bool:
     if INSTRUCTION.search(text):
         return False
     return q.asks_code or not _CODEY.search(text)
-
-
-def _repeated_lines(passages: list[Passage]) -> set[str]:
-    """Lines that recur on different pages of one document: running headers and footers."""
-    seen: dict[tuple[str, str], set[int | None]] = {}
-    for p in passages:
-        if p.page is None:
-            continue
-        for line in p.text.splitlines():
-            line = flatten(line)
-            if line:
-                seen.setdefault((p.source, line), set()).add(p.page)
-    return {line for (_, line), pages in seen.items() if len(pages) > 1}
 
 
 def numbers_occur(numbers: tuple[str, ...], text: str) -> bool:
@@ -546,7 +535,3 @@ def compose(parts: list[tuple[str, tuple[Evidence, ...]]], backend: str, notice:
 def sentence_text(s: AnswerSentence) -> str:
     """How an answer sentence reads in the answer's text: on one line, then its [n] markers."""
     return f"{flatten(s.text)} " + "".join(f"[{n}]" for n in s.citations)
-
-
-def with_notice(answer: Answer, notice: str) -> Answer:
-    return replace(answer, notice=notice) if notice else answer

@@ -31,7 +31,7 @@ def leans_on_history(question: str, history: list[tuple[str, str]]) -> bool:
     said = stems(" ".join(q + " " + a for q, a in history[-2:]))
     names = [n.lower() for n in _NAME.findall(question.strip())]
     new_name = any(n not in said and n.rstrip("s") not in said for n in names)
-    return not new_name and bool(stems(question) & said) or not own
+    return not own or (not new_name and bool(stems(question) & said))
 
 
 def standalone_question(question: str, history: list[tuple[str, str]]) -> str:

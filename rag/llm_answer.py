@@ -82,13 +82,14 @@ class LLMAnswerer:
         from .errors import BackendUnavailable
         from .verification import split_draft
 
+        checkable = _checkable(numbered)
         shown: list[Part] = []
         held: list[Part] = []
         on_point, dropped, checked, text, streamed = False, 0, 0, "", ""
 
         def take(sentence) -> Iterator[str]:
             nonlocal on_point, dropped, streamed
-            check = self.verifier.check([sentence], _checkable(numbered))[0]
+            check = self.verifier.check([sentence], checkable)[0]
             part = self.keep(question, check, numbered, evidence, shown + held)
             on_point = on_point or (check.supported and 1 in check.cited)
             if part is None:

@@ -26,7 +26,7 @@ from .config import Settings
 from .errors import StoreError
 from .faults import reached
 from .lexical import LexicalIndex
-from .text import STOPWORDS, tokenize  # noqa: F401  (tokenize: the BM25 index's words; kept importable from here)
+from .text import tokenize
 from .types import Chunk, Document, Page, Passage, SourceInfo
 
 _MAX_WRITE_CHARS = 16_000_000  # document texts per write: keeps one request to a Chroma server bounded

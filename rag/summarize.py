@@ -108,7 +108,7 @@ def document_sentences(doc, limit: int = MAX_SENTENCES) -> list[Evidence]:
         spans = [spans[int(i * step)] for i in range(limit)]
     page_at = _page_finder(doc)
     return [Evidence(text=doc.text[s.start:s.end], source=doc.source, start=s.start, end=s.end, page=page_at(s.start),
-                     similarity=0.0, coverage=0.0, score=0.0, title=doc.title) for s in spans]
+                     similarity=0.0, coverage=0.0, score=0.0) for s in spans]
 
 
 def _page_finder(doc) -> Callable[[int], int | None]:

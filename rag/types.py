@@ -132,7 +132,6 @@ class Evidence:
     matched: frozenset[str] = frozenset()  # the question's (stemmed) words the sentence itself holds
     answer_start: int | None = None
     answer_end: int | None = None
-    title: str = ""  # the document's title
 
     @property
     def answer(self) -> str:
