@@ -2,19 +2,25 @@
 function per format. Problems are raised as IngestError with a reason a person can act on;
 the caller collects them into the ingest report.
 
-A file is judged by its content, not its name: .pdf, .docx and .html have their own readers, and
-every other file (README, COPYING, .py, .csv, .log, man pages...) is indexed when its bytes decode
+A file is judged by its content, not its name: .pdf, .docx, .html, .pptx, .odt, .epub and .eml
+have their own readers, and every other file (README, COPYING, .py, .csv, .log, man pages...) is indexed when its bytes decode
 as text, in UTF-8 or in the encoding charset-normalizer detects (Latin-1, Windows-1252, Shift-JIS,
 UTF-16 with a BOM...). Binaries are refused. It does not chunk, embed or store anything.
 
 What a file may cost is bounded (`ParseLimits`): its bytes, the text it expands to (per file and
-per PDF page), how far a zip-based format may decompress, and how long it may take to parse: PDF,
-DOCX and HTML are parsed in a separate parser process that is killed at the time limit.
+per PDF page), how far a zip-based format (.docx, .pptx, .odt, .epub) may decompress, and how long
+it may take to parse: every format with a reader of its own is parsed in a separate parser process
+that is killed at the time limit, OCR included.
+
+A PDF page with no text layer but an image is read by OCR (tesseract) when tesseract is installed;
+the document then lists those pages (`Document.ocr_pages`), since OCR text can be wrong. Without
+tesseract such a page is named in the file's notices.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -26,10 +32,12 @@ from .errors import IngestError
 from .faults import reached
 from .types import Document, FileError, Furniture, Heading, Page, ParseLimits
 
+logger = logging.getLogger(__name__)
+
 # The names with a reader of their own, or long known to be text. Any other file is read as text
 # when its content is text; this list is what `rag serve` accepts as uploads.
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
-# A .docx is a zip: refuse archives that would expand past this many times the file size limit
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".odt", ".epub", ".eml")
+# A .docx (.pptx, .odt, .epub) is a zip: refuse archives that would expand past this many times the file size limit
 # (zip bombs; see also _check_zip).
 _MAX_EXPANSION = 20
 
@@ -166,16 +174,18 @@ def load(path: Path, max_bytes: int | None = None, limits: ParseLimits | None = 
     else:
         parsed = _parse_in_worker(reader.__name__, name, data, limits)
     text, title, pages, encoding, *more = parsed
+    # Readers of paginated or structured formats return more: furniture and notices (PDF, PPTX,
+    # EML), headings (HTML, ODT, EPUB, PPTX), the pages read by OCR (PDF).
+    furniture, notices, found, ocr_pages = [*more, *[(), (), None, ()][len(more):]]
     if limits.max_chars is not None and len(text) > limits.max_chars:
         raise IngestError(_too_much_text(len(text), limits.max_chars))
     if not text.strip():
         raise IngestError("no text found in the file (a scanned PDF or an empty document?)")
-    furniture, notices, *found = more if more else ((), ())  # only paginated formats (PDF) have these
     # HTML headings come from its tags; Markdown and reStructuredText headings from their lines.
-    headings = found[0] if found else find_headings(text, suffix)
+    headings = found if found is not None else find_headings(text, suffix)
     return Document(source=str(name), text=text, title=title or name.stem, content_hash=content_hash(data),
                     pages=tuple(pages), encoding=encoding, furniture=tuple(furniture), notices=tuple(notices),
-                    headings=tuple(Heading(start, title) for start, title in headings))
+                    headings=tuple(Heading(start, title) for start, title in headings), ocr_pages=tuple(ocr_pages))
 
 
 _MARKDOWN = (".md", ".markdown")
@@ -292,12 +302,19 @@ class _ParserProcess:
 
         root = str(Path(__file__).resolve().parents[1])  # the rag this process runs
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        # A process group of its own: the programs it runs (tesseract for OCR) are killed with it.
         return subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
 
     def _stop(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
+            import signal
+
+            if self.proc.poll() is None:  # not reaped yet, so its group id is still its own
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    self.proc.kill()
             self.proc.wait()
             for pipe in (self.proc.stdin, self.proc.stdout):
                 try:
@@ -336,6 +353,10 @@ def _serve() -> None:
 
         while os.getppid() == parent:
             time.sleep(1.0)
+        if os.getpgrp() == os.getpid():  # and the tesseract it may be running
+            import signal
+
+            os.killpg(0, signal.SIGKILL)
         os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
@@ -523,6 +544,12 @@ def _read_html(path: Path, data: bytes, limits: ParseLimits):
     else:  # as for any text file: bs4's own guess reads Windows-1252 "café" as cp1006 "cafﻠ"
         html, encoding = decode_text(data)
         soup = BeautifulSoup(html, "html.parser")
+    text, title, headings = _html_text(soup)
+    return text, title, [], _codec_name(encoding), [], [], headings
+
+
+def _html_text(soup) -> tuple[str, str, list[tuple[int, str]]]:
+    """A parsed HTML page's visible text, its title (<title> or first line) and headings."""
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
@@ -531,7 +558,7 @@ def _read_html(path: Path, data: bytes, limits: ParseLimits):
     # Collapse runs of blank lines and trailing spaces left by markup.
     text = re.sub(r"[ \t\r\f\v]+\n", "\n", raw)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return text, title or _first_line_title(text), [], _codec_name(encoding), [], [], _html_headings(text, heading_words)
+    return text, title or _first_line_title(text), _html_headings(text, heading_words)
 
 
 def _html_headings(text: str, heading_words: list[list[str]]) -> list[tuple[int, str]]:
@@ -564,9 +591,16 @@ def _read_pdf(path: Path, data: bytes, limits: ParseLimits):
         if not ok:
             raise IngestError("encrypted PDF: remove the password and ingest it again")
     page_texts = _page_texts(reader, limits)
+    scanned = [i for i, t in enumerate(page_texts) if not t and _draws_image(reader.pages[i])]
+    ocr = scanned and ocr_available()
+    ocr_pages = _ocr(data, page_texts, scanned, limits) if ocr else []
     if page_texts and not any(page_texts):
+        if ocr:
+            raise IngestError(f"no text layer on any of its {len(page_texts)} pages, and OCR (tesseract) "
+                              "found no text in their images either")
         raise IngestError(f"no text layer on any of its {len(page_texts)} pages (a scanned PDF?): "
-                          "run OCR on it (e.g. ocrmypdf) and ingest the result")
+                          "install tesseract-ocr so rag reads it by OCR, or run OCR on it (e.g. ocrmypdf) "
+                          "and ingest the result")
     text, pages = join_pages(page_texts)
     meta_title = ""
     try:
@@ -574,9 +608,81 @@ def _read_pdf(path: Path, data: bytes, limits: ParseLimits):
     except Exception:
         pass
     furniture = find_furniture(text, pages)
-    notices = [f"page {p.number} has no text layer (scanned?)" for p in pages if p.start == p.end]
+    notices = [f"page {p.number} has no text layer (scanned?)"
+               + ("" if ocr or p.number - 1 not in scanned else ": install tesseract-ocr so rag reads it by OCR")
+               for p in pages if p.start == p.end]
+    notices += [f"page {n}: text read by OCR (tesseract), it may hold misread words" for n in ocr_pages]
     body_title = _first_line_title("\n".join(text[a:b] for a, b in _complement(furniture, len(text))))
-    return text, meta_title or body_title or _first_line_title(text), pages, "", furniture, notices
+    return text, meta_title or body_title or _first_line_title(text), pages, "", furniture, notices, None, ocr_pages
+
+
+def ocr_available() -> bool:
+    """Whether PDF pages without a text layer can be read by OCR: the `tesseract` program (Debian:
+    apt install tesseract-ocr) and its Python wrapper are installed."""
+    import importlib.util
+    import shutil
+
+    return shutil.which("tesseract") is not None and importlib.util.find_spec("pytesseract") is not None
+
+
+def _draws_image(page, depth: int = 0) -> bool:
+    """Whether a page (or a form it draws) holds an image: a page with no text and no image is
+    blank, and OCR is not run on it."""
+    try:
+        if depth == 0 and len(page.images) > 0:  # inline images and image XObjects
+            return True
+        resources = page.get("/Resources")
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        for ref in (xobjects.get_object().values() if xobjects is not None else ()):
+            obj = ref.get_object()
+            if obj.get("/Subtype") == "/Image" or (obj.get("/Subtype") == "/Form" and depth < 3
+                                                   and _draws_image(obj, depth + 1)):
+                return True
+    except Exception:  # a broken page: try OCR rather than miss a scan
+        return True
+    return False
+
+
+# A page is rendered for OCR at _OCR_DPI (tesseract reads body text best from 300 DPI), in grey,
+# but never to more than _OCR_MAX_PIXELS (an A4 page at 300 DPI is 8.7 M): a hostile page size
+# (PDF allows 200 x 200 inches) must not make a bitmap of gigabytes.
+_OCR_DPI = 300
+_OCR_MAX_PIXELS = 40_000_000
+
+
+def _ocr(data: bytes, page_texts: list[str], indexes: list[int], limits: ParseLimits) -> list[int]:
+    """Read the pages at `indexes` (0-based) by OCR into `page_texts`, within the text limits.
+    Returns the 1-based numbers of the pages OCR found text on. Each page is rendered with pdfium
+    and read by tesseract, a child of this (parser) process, killed with it at the time limit."""
+    import math
+
+    import pypdfium2
+    import pytesseract
+
+    pdf = pypdfium2.PdfDocument(data)
+    total = sum(len(t) + 2 for t in page_texts)
+    found = []
+    try:
+        for i in indexes:
+            page = pdf[i]
+            width, height = page.get_size()  # in points, 1/72 inch
+            scale = min(_OCR_DPI / 72, math.sqrt(_OCR_MAX_PIXELS / max(width * height, 1.0)))
+            image = page.render(scale=scale, grayscale=True).to_pil()
+            # The timeout stops a tesseract left running if this process is killed meanwhile.
+            text = pytesseract.image_to_string(image, timeout=limits.timeout_s or 0)
+            text = re.sub(r"[ \t]+\n", "\n", text.replace("\x0c", "")).strip()
+            if limits.max_page_chars is not None and len(text) > limits.max_page_chars:
+                raise IngestError(f"page {i + 1} reads by OCR as {len(text):,} characters, over the "
+                                  f"{limits.max_page_chars:,} per page limit (RAG_MAX_PAGE_CHARS): nothing of it was indexed")
+            total += len(text)
+            if limits.max_chars is not None and total > limits.max_chars:
+                raise IngestError(_too_much_text(total, limits.max_chars) + f" (at page {i + 1}, read by OCR)")
+            if text:
+                page_texts[i] = text
+                found.append(i + 1)
+    finally:
+        pdf.close()
+    return found
 
 
 def _page_texts(reader, limits: ParseLimits) -> list[str]:
@@ -795,9 +901,315 @@ def _check_docx_text(zf: zipfile.ZipFile, limits: ParseLimits) -> None:
                     del parent[0]
 
 
+def _open_zip(data: bytes, limits: ParseLimits, kind: str) -> zipfile.ZipFile:
+    """A zip-based document (.pptx, .odt, .epub), its declared sizes checked (`_check_zip`)
+    before anything is decompressed."""
+    import io
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as e:
+        raise IngestError(f"not a valid {kind} (not a zip archive)") from e
+    _check_zip(zf, limits)
+    return zf
+
+
+class _Paragraphs:
+    """Paragraphs joined by blank lines as they are read, with where headings start, counted
+    against the text limit as they come (a file is refused at the first paragraph past it)."""
+
+    def __init__(self, limits: ParseLimits):
+        self.parts: list[str] = []
+        self.length = 0
+        self.headings: list[tuple[int, str]] = []
+        self.max_chars = limits.max_chars
+
+    def add(self, text: str, heading: str | None = None) -> None:
+        """Append a paragraph (a blank one is dropped); `heading`: it opens a section of that name."""
+        text = text.strip()
+        if not text:
+            return
+        if self.parts:
+            self.parts.append("\n\n")
+            self.length += 2
+        if heading:
+            self.headings.append((self.length, heading[:200]))
+        self.parts.append(text)
+        self.length += len(text)
+        if self.max_chars is not None and self.length > self.max_chars:
+            raise IngestError(_too_much_text(self.length, self.max_chars))
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _read_pptx(path: Path, data: bytes, limits: ParseLimits):
+    """One page per slide (a citation carries its slide number as its page), each a section named
+    "Slide N: its title"; the slide's text frames and tables in shape order, then its speaker notes."""
+    import io
+
+    from pptx import Presentation
+
+    with _open_zip(data, limits, ".pptx") as zf:
+        if "ppt/presentation.xml" not in zf.namelist():
+            raise IngestError("not a valid .pptx (no ppt/presentation.xml in the archive)")
+    deck = Presentation(io.BytesIO(data))
+    slide_texts, titles, total = [], [], 0
+    for number, slide in enumerate(deck.slides, start=1):
+        paragraphs = list(_shape_texts(slide.shapes))
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            notes = slide.notes_slide.notes_text_frame.text.strip()
+            if notes:
+                paragraphs.append(f"Notes: {notes}")
+        text = "\n\n".join(p for p in (p.strip() for p in paragraphs) if p)
+        total += len(text) + 2
+        if limits.max_chars is not None and total > limits.max_chars:
+            raise IngestError(_too_much_text(total, limits.max_chars) + f" (at slide {number})")
+        shape = slide.shapes.title
+        titles.append(shape.text_frame.text.strip() if shape is not None and shape.has_text_frame else "")
+        slide_texts.append(text)
+    text, pages = join_pages(slide_texts)
+    headings = [(page.start, f"Slide {page.number}" + (f": {' '.join(title.split())}" if title else ""))
+                for page, title in zip(pages, titles) if page.end > page.start]
+    empty = [f"slide {p.number} has no text" for p in pages if p.start == p.end]
+    first_title = next((t for t in titles if t), "")
+    return text, deck.core_properties.title or first_title or _first_line_title(text), pages, "", [], empty, headings
+
+
+def _shape_texts(shapes, depth: int = 0):
+    """The text of each shape (text frames, table rows, the shapes of groups), in shape order."""
+    from pptx.shapes.group import GroupShape
+
+    for shape in shapes:
+        if isinstance(shape, GroupShape):
+            if depth < 20:
+                yield from _shape_texts(shape.shapes, depth + 1)
+        elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
+            yield "\n".join(p.text for p in shape.text_frame.paragraphs if p.text.strip())
+        elif getattr(shape, "has_table", False) and shape.has_table:
+            yield "\n".join(" | ".join(cell.text.strip() for cell in row.cells) for row in shape.table.rows)
+
+
+_ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_ODF_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+# Inside a paragraph, not its text: a footnote's number, comments, and tracked changes (deleted text).
+_ODF_SKIP = {_ODF_TEXT + "note-citation", _ODF_OFFICE + "annotation", _ODF_TEXT + "tracked-changes"}
+
+
+def _read_odt(path: Path, data: bytes, limits: ParseLimits):
+    """The paragraphs and headings of an OpenDocument text (content.xml), streamed with lxml; its
+    headings (`text:h`) open the sections. Tables' and lists' paragraphs are paragraphs too."""
+    from lxml import etree
+
+    with _open_zip(data, limits, ".odt") as zf:
+        names = set(zf.namelist())
+        if "content.xml" not in names:
+            raise IngestError("not a valid .odt (no content.xml in the archive)")
+        if "META-INF/manifest.xml" in names and b"encryption-data" in zf.read("META-INF/manifest.xml"):
+            raise IngestError("encrypted .odt: save it without a password and ingest it again")
+        out = _Paragraphs(limits)
+        with zf.open("content.xml") as fh:
+            for _, el in etree.iterparse(fh, events=("end",), tag=(_ODF_TEXT + "p", _ODF_TEXT + "h"),
+                                         resolve_entities=False, no_network=True):
+                if any(True for _ in el.iterancestors(_ODF_TEXT + "p", _ODF_TEXT + "h", *_ODF_SKIP)):
+                    continue  # a paragraph inside another (a footnote, a text box) is read with it
+                parts: list[str] = []
+                _odf_text(el, parts)
+                text = "".join(parts)
+                out.add(text, heading=" ".join(text.split()) if el.tag == _ODF_TEXT + "h" else None)
+                el.clear()  # free it and the paragraphs before it
+                parent = el.getparent()
+                while parent is not None and el.getprevious() is not None:
+                    del parent[0]
+        title = _odf_title(zf) if "meta.xml" in names else ""
+    text = out.text()
+    return text, title or _first_line_title(text), [], "", [], [], out.headings
+
+
+def _odf_text(el, parts: list[str]) -> None:
+    """The text of a paragraph as shown: runs of XML whitespace are one space, `text:s` spaces,
+    `text:tab` a tab, `text:line-break` a line break."""
+    if el.tag == _ODF_TEXT + "s":
+        parts.append(" " * min(int(el.get(_ODF_TEXT + "c", "1") or 1), 100))
+    elif el.tag == _ODF_TEXT + "tab":
+        parts.append("\t")
+    elif el.tag == _ODF_TEXT + "line-break":
+        parts.append("\n")
+    elif isinstance(el.tag, str) and el.tag not in _ODF_SKIP:
+        parts.append(re.sub(r"[ \t\r\n]+", " ", el.text or ""))
+        for child in el:
+            _odf_text(child, parts)
+            parts.append(re.sub(r"[ \t\r\n]+", " ", child.tail or ""))
+
+
+def _odf_title(zf: zipfile.ZipFile) -> str:
+    from lxml import etree
+
+    if zf.getinfo("meta.xml").file_size > 1_000_000:
+        return ""
+    root = etree.fromstring(zf.read("meta.xml"), etree.XMLParser(resolve_entities=False, no_network=True))
+    found = root.find(".//{http://purl.org/dc/elements/1.1/}title")
+    return " ".join((found.text or "").split())[:500] if found is not None else ""
+
+
+_EPUB_CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"
+_OPF = "{http://www.idpf.org/2007/opf}"
+_XHTML = "{http://www.w3.org/1999/xhtml}"
+_NCX = "{http://www.daisy.org/z3986/2005/ncx/}"
+_EPUB_HTML = ("application/xhtml+xml", "text/html")
+
+
+def _read_epub(path: Path, data: bytes, limits: ParseLimits):
+    """The chapters of an EPUB in reading order (the OPF spine), each read by the HTML reader; a
+    chapter opens a section named by the table of contents (else its first heading or <title>),
+    and its own headings open sections within it. DRM-encrypted chapters are refused."""
+    from bs4 import BeautifulSoup
+
+    with _open_zip(data, limits, ".epub") as zf:
+        names = set(zf.namelist())
+        if "META-INF/container.xml" not in names:
+            raise IngestError("not a valid .epub (no META-INF/container.xml in the archive)")
+        rootfile = _xml(zf, "META-INF/container.xml").find(f".//{_EPUB_CONTAINER}rootfile")
+        opf_name = rootfile.get("full-path", "") if rootfile is not None else ""
+        if opf_name not in names:
+            raise IngestError("not a valid .epub (its package file, the .opf, is missing)")
+        opf = _xml(zf, opf_name)
+        base = opf_name.rpartition("/")[0]
+        manifest = {item.get("id"): item for item in opf.iter(_OPF + "item")}
+        spine = [manifest[ref.get("idref")] for ref in opf.iter(_OPF + "itemref") if ref.get("idref") in manifest]
+        encrypted = _epub_encrypted(zf) if "META-INF/encryption.xml" in names else set()
+        toc = _epub_toc(zf, base, manifest.values(), names)
+        out = _Paragraphs(limits)
+        notices = []
+        for item in spine:
+            name = _epub_href(base, item.get("href", ""))
+            if item.get("media-type") not in _EPUB_HTML:
+                continue
+            if name in encrypted:
+                raise IngestError("encrypted (DRM-protected) .epub: only an EPUB without DRM can be indexed")
+            if name not in names:
+                notices.append(f"chapter {name} is listed but missing from the archive")
+                continue
+            soup = BeautifulSoup(zf.read(name), "html.parser")
+            text, html_title, headings = _html_text(soup)
+            chapter = toc.get(name) or (headings[0][1] if headings else "") or html_title
+            if headings and headings[0][0] == 0:  # the chapter's own first heading: named by the chapter
+                headings = headings[1:]
+            start = out.length + (2 if out.parts else 0)
+            out.add(text, heading=" ".join(chapter.split()) or None)
+            if text.strip():
+                out.headings += [(start + at - (len(text) - len(text.lstrip())), title) for at, title in headings]
+        title = opf.find(".//{http://purl.org/dc/elements/1.1/}title")
+    text = out.text()
+    title_text = " ".join((title.text or "").split())[:500] if title is not None else ""
+    return text, title_text or _first_line_title(text), [], "", [], notices, sorted(out.headings)
+
+
+def _xml(zf: zipfile.ZipFile, name: str):
+    """A small XML member of an archive (a manifest, a table of contents), parsed whole."""
+    from lxml import etree
+
+    return etree.fromstring(zf.read(name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
+
+
+def _epub_href(base: str, href: str) -> str:
+    """The archive member an href of the package file names (relative to it, URL-quoted)."""
+    import posixpath
+    from urllib.parse import unquote
+
+    href = unquote(href.partition("#")[0])
+    return posixpath.normpath(posixpath.join(base, href)) if base else posixpath.normpath(href)
+
+
+def _epub_encrypted(zf: zipfile.ZipFile) -> set[str]:
+    return {unquote_uri for ref in _xml(zf, "META-INF/encryption.xml").iter()
+            if isinstance(ref.tag, str) and ref.tag.endswith("CipherReference")
+            for unquote_uri in [_epub_href("", ref.get("URI", ""))]}
+
+
+def _epub_toc(zf: zipfile.ZipFile, base: str, items, names: set[str]) -> dict[str, str]:
+    """Chapter titles by archive member, from the EPUB 3 navigation document or the EPUB 2 NCX;
+    the first entry naming a file wins. {} when there is neither, or it cannot be read."""
+    toc: dict[str, str] = {}
+    for item in items:
+        name = _epub_href(base, item.get("href", ""))
+        if name not in names:
+            continue
+        here = name.rpartition("/")[0]
+        try:
+            if "nav" in (item.get("properties") or "").split():
+                for nav in _xml(zf, name).iter(_XHTML + "nav"):
+                    kind = nav.get("{http://www.idpf.org/2007/ops}type", "")
+                    if "toc" in kind.split():
+                        for a in nav.iter(_XHTML + "a"):
+                            toc.setdefault(_epub_href(here, a.get("href", "")), " ".join("".join(a.itertext()).split()))
+            elif item.get("media-type") == "application/x-dtbncx+xml":
+                for point in _xml(zf, name).iter(_NCX + "navPoint"):
+                    label, content = point.find(f"{_NCX}navLabel/{_NCX}text"), point.find(_NCX + "content")
+                    if label is not None and content is not None:
+                        toc.setdefault(_epub_href(here, content.get("src", "")), " ".join((label.text or "").split()))
+        except Exception:  # a broken table of contents: chapters are named by their headings
+            logger.debug("unreadable EPUB table of contents %s", name, exc_info=True)
+    return {k: v for k, v in toc.items() if v}
+
+
+def _read_eml(path: Path, data: bytes, limits: ParseLimits):
+    """An email (RFC 5322, .eml): its From, To, Cc, Date and Subject lines, then its body: the
+    text/plain part when there is one, else the text/html part read by the HTML reader. Attachments
+    are named at the end but not read: a notice says so for those rag could index on their own."""
+    from email import policy
+    from email.parser import BytesParser
+
+    from bs4 import BeautifulSoup
+
+    message = BytesParser(policy=policy.default).parsebytes(data)
+    if not message.keys():
+        raise IngestError("not an email (no header lines such as From: or Subject:)")
+    header = []
+    for field in ("From", "To", "Cc", "Date", "Subject"):
+        try:
+            value = message.get(field)
+        except Exception:  # a malformed header: left out, the rest is read
+            continue
+        if value:
+            header.append(f"{field}: {' '.join(str(value).split())}")
+    body = message.get_body(preferencelist=("plain", "html"))
+    text, headings = "", []
+    if body is not None:
+        content = _part_text(body)
+        if body.get_content_subtype() == "html":
+            text, _, headings = _html_text(BeautifulSoup(content, "html.parser"))
+        else:
+            text = content.replace("\r\n", "\n").replace("\r", "\n").strip()
+    attachments = [part.get_filename() or part.get_content_type() for part in message.walk()
+                   if part is not body and part.is_attachment()]
+    head = "\n".join(header)
+    tail = "Attachments: " + ", ".join(attachments) if attachments else ""
+    full = "\n\n".join(x for x in (head, text, tail) if x)
+    offset = len(head) + 2 if head and text else 0
+    notices = [f"attachment {name} is not indexed: save it and ingest it on its own" for name in attachments
+               if Path(name).suffix.lower() in SUPPORTED]
+    subject = " ".join(str(message.get("Subject", "") or "").split())
+    return (full, subject[:500] or _first_line_title(text or full), [], "", [], notices,
+            [(offset + at, title) for at, title in headings])
+
+
+def _part_text(part) -> str:
+    """A text part's content as text, in the charset it declares (or the one its bytes fit)."""
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeError, AssertionError, KeyError):
+        payload = part.get_payload(decode=True) or b""
+        return decode_text(payload)[0] if payload else ""
+
+
 _READERS = {  # any other name is read as text (_read_text) when its content is text
     ".html": _read_html,
     ".htm": _read_html,
     ".pdf": _read_pdf,
     ".docx": _read_docx,
+    ".pptx": _read_pptx,
+    ".odt": _read_odt,
+    ".epub": _read_epub,
+    ".eml": _read_eml,
 }

@@ -51,7 +51,10 @@ class Document:
     # Why the text looks like instructions to an assistant ("ignore previous instructions", "the
     # password is"): the first such phrase and where it is; "" for ordinary text. Set at ingest.
     suspicious: str = ""
-    headings: tuple[Heading, ...] = ()  # Markdown, reStructuredText and HTML headings, in text order
+    headings: tuple[Heading, ...] = ()  # Markdown, reStructuredText, HTML, ODT, EPUB, PPTX headings, in text order
+    # PDF pages without a text layer whose text was read by OCR (tesseract) from their image: it
+    # may hold misread words, so the document says so (`rag sources`, the documents API).
+    ocr_pages: tuple[int, ...] = ()
 
     def body(self) -> list[tuple[int, int]]:
         """The (start, end) ranges of the text chunks are cut from: all of it but the furniture."""
@@ -242,8 +245,9 @@ class ParseLimits:
     max_bytes: int | None = None  # the file's size (RAG_MAX_FILE_MB)
     max_chars: int | None = None  # characters extracted from the whole file (RAG_MAX_TEXT_MB)
     max_page_chars: int | None = None  # characters extracted from one PDF page (RAG_MAX_PAGE_CHARS)
-    # PDF, DOCX and HTML are parsed in a separate process, killed after this many seconds
-    # (RAG_PARSE_TIMEOUT_S); plain text is decoded in-process. None: everything in-process.
+    # Every format with a reader of its own (PDF and its OCR, DOCX, HTML, PPTX, ODT, EPUB, EML) is
+    # parsed in a separate process, killed after this many seconds (RAG_PARSE_TIMEOUT_S); plain
+    # text is decoded in-process. None: everything in-process.
     timeout_s: float | None = None
 
 
@@ -295,3 +299,4 @@ class SourceInfo:
     # it may be there to steer answers. `suspicious_reason` quotes the first such phrase.
     suspicious: bool = False
     suspicious_reason: str = ""
+    ocr_pages: tuple[int, ...] = ()  # PDF pages whose text was read by OCR (it may hold misread words)

@@ -96,6 +96,120 @@ def make_docx(path: Path, paragraphs: list[str], title: str = "") -> Path:
     return path
 
 
+def make_pptx(path: Path, slides: list[tuple[str, list[str], str]], title: str = "") -> Path:
+    """A deck written by python-pptx: one (title, bullet lines, speaker notes) per slide."""
+    from pptx import Presentation
+
+    deck = Presentation()
+    for heading, lines, notes in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])  # "Title and Content"
+        slide.shapes.title.text = heading
+        body = slide.placeholders[1].text_frame
+        body.text = lines[0] if lines else ""
+        for line in lines[1:]:
+            body.add_paragraph().text = line
+        if notes:
+            slide.notes_slide.notes_text_frame.text = notes
+    if title:
+        deck.core_properties.title = title
+    deck.save(str(path))
+    return path
+
+
+def make_odt(path: Path, blocks: list[tuple[str, str]], title: str = "") -> Path:
+    """A minimal valid OpenDocument text, zipped by hand: ("h", text) a heading, ("p", text) a paragraph."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    body = "".join(f'<text:h text:outline-level="1">{escape(t)}</text:h>' if kind == "h" else f"<text:p>{escape(t)}</text:p>"
+                   for kind, t in blocks)
+    ns = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+          'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"')
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED)
+        zf.writestr("content.xml", f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} '
+                                   f'office:version="1.2"><office:body><office:text>{body}</office:text>'
+                                   "</office:body></office:document-content>", compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("meta.xml", f'<?xml version="1.0" encoding="UTF-8"?><office:document-meta {ns} '
+                                'xmlns:dc="http://purl.org/dc/elements/1.1/" office:version="1.2"><office:meta>'
+                                f"<dc:title>{escape(title)}</dc:title></office:meta></office:document-meta>")
+        zf.writestr("META-INF/manifest.xml", '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                    'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                    '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+                    '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                    "</manifest:manifest>")
+    return path
+
+
+def make_epub(path: Path, chapters: list[tuple[str, list[str]]], title: str = "") -> Path:
+    """A minimal valid EPUB 3, zipped by hand: one XHTML file per (chapter title, paragraphs), in
+    the spine and in the navigation document (which is not in the spine)."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    files = [f"text/ch{i}.xhtml" for i in range(1, len(chapters) + 1)]
+    xhtml = ('<?xml version="1.0" encoding="UTF-8"?><html xmlns="http://www.w3.org/1999/xhtml" '
+             'xmlns:epub="http://www.idpf.org/2007/ops"><head><title>{t}</title></head><body>{b}</body></html>')
+    nav = "".join(f'<li><a href="{f}">{escape(t)}</a></li>' for f, (t, _) in zip(files, chapters))
+    items = "".join(f'<item id="c{i}" href="{f}" media-type="application/xhtml+xml"/>' for i, f in enumerate(files))
+    spine = "".join(f'<itemref idref="c{i}"/>' for i in range(len(files)))
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        zf.writestr("META-INF/container.xml", '<?xml version="1.0"?><container version="1.0" '
+                    'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile '
+                    'full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>')
+        zf.writestr("OEBPS/content.opf", '<?xml version="1.0" encoding="UTF-8"?><package xmlns="http://www.idpf.org/2007/opf" '
+                    'version="3.0" unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                    f'<dc:identifier id="id">urn:uuid:rag-test</dc:identifier><dc:title>{escape(title)}</dc:title>'
+                    '<dc:language>en</dc:language></metadata><manifest>'
+                    '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>'
+                    f"{items}</manifest><spine>{spine}</spine></package>", compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("OEBPS/nav.xhtml", xhtml.format(t="Contents", b=f'<nav epub:type="toc"><ol>{nav}</ol></nav>'))
+        for f, (t, paragraphs) in zip(files, chapters):
+            body = f"<h1>{escape(t)}</h1>" + "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+            zf.writestr(f"OEBPS/{f}", xhtml.format(t=escape(t), b=body), compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+def make_eml(path: Path, subject: str, sender: str, body: str, html: str = "",
+             attachments: tuple[tuple[str, bytes], ...] = ()) -> Path:
+    """An email written with the standard library: a text/plain body (and a text/html alternative
+    when `html` is given, or an HTML-only body when `body` is empty), plus attachments."""
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+    from datetime import datetime, timezone
+
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "team@example.org"
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime(2025, 3, 14, 9, 30, tzinfo=timezone.utc))
+    if body:
+        message.set_content(body)
+        if html:
+            message.add_alternative(html, subtype="html")
+    else:
+        message.set_content(html, subtype="html")
+    for name, data in attachments:
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    path.write_bytes(bytes(message))
+    return path
+
+
+def make_scanned_pdf(path: Path, lines: list[str]) -> Path:
+    """A one-page PDF with no text layer: an image of the lines, drawn with Pillow, as a scanner
+    makes it (200 DPI, black on white)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (1654, 2339), 255)  # A4 at 200 DPI
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=44)
+    for i, line in enumerate(lines):
+        draw.text((150, 200 + 80 * i), line, fill=0, font=font)
+    image.save(path, "PDF", resolution=200.0)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
