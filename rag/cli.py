@@ -282,7 +282,8 @@ def remove(path: Annotated[Path, typer.Argument(help="The file to remove from th
 def sources(index: IndexOpt = None,
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the indexed documents: chunks, when indexed, text encoding, path; the index location first.
-    A "!" marks a document holding text phrased as instructions to an assistant, with the phrase."""
+    A "!" marks a document holding text phrased as instructions to an assistant, with the phrase;
+    "OCR:" names the PDF pages whose text was read from images."""
     assistant = _assistant(index)
     _require_index(assistant)
     items = assistant.sources()
@@ -297,6 +298,9 @@ def sources(index: IndexOpt = None,
         typer.echo(f"{mark}{s.chunks:>6} chunks  {s.indexed_at}  {s.encoding or '-':<10}  {_safe(s.source, one_line=True)}")
         if s.suspicious:
             typer.echo(f"        ! suspicious: {_safe(s.suspicious_reason, one_line=True)}")
+        if s.ocr_pages:
+            typer.echo(f"          OCR: text of page{'s' if len(s.ocr_pages) > 1 else ''} "
+                       f"{', '.join(map(str, s.ocr_pages))} read from images; it may hold misread words")
     if any(s.suspicious for s in items):
         typer.echo("(! marks documents holding text phrased as instructions to an assistant: "
                    "they may be there to steer answers; check them)")

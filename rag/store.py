@@ -49,6 +49,11 @@ class StoredDocument:
     encoding: str = ""  # what the file's bytes were decoded from; "" for PDF, DOCX and older indexes
     suspicious: bool = False  # holds text phrased as instructions to an assistant (see SourceInfo)
     suspicious_reason: str = ""
+    ocr_pages: tuple[int, ...] = ()  # PDF pages read by OCR (see Document.ocr_pages)
+
+
+def _ocr_pages(meta: dict) -> tuple[int, ...]:
+    return tuple(json.loads(meta.get("ocr_pages", "[]")))  # older indexes have none
 
 
 def _index_errors():
@@ -161,7 +166,7 @@ class Store:
         infos = [SourceInfo(source=i, title=m.get("title", ""), chunks=int(m.get("chunks", 0)),
                             indexed_at=m.get("indexed_at", ""), content_hash=m.get("hash", ""),
                             encoding=m.get("encoding", ""), suspicious=bool(m.get("suspicious", False)),
-                            suspicious_reason=m.get("suspicious_reason", ""))
+                            suspicious_reason=m.get("suspicious_reason", ""), ocr_pages=_ocr_pages(m))
                  for i, m in zip(got["ids"], got["metadatas"])]
         return sorted(infos, key=lambda s: s.source)
 
@@ -179,7 +184,7 @@ class Store:
         return StoredDocument(source=source, title=m.get("title", ""), text=text, content_hash=m.get("hash", ""),
                               chunks=int(m.get("chunks", 0)), indexed_at=m.get("indexed_at", ""), pages=pages,
                               encoding=m.get("encoding", ""), suspicious=bool(m.get("suspicious", False)),
-                              suspicious_reason=m.get("suspicious_reason", ""))
+                              suspicious_reason=m.get("suspicious_reason", ""), ocr_pages=_ocr_pages(m))
 
     @_reads_index
     def has(self, source: str) -> bool:
@@ -225,7 +230,8 @@ class Store:
                                                "indexed_at": now, "encoding": doc.encoding,
                                                "suspicious": bool(doc.suspicious),
                                                "suspicious_reason": doc.suspicious[:300],
-                                               "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages])})
+                                               "pages": json.dumps([[p.number, p.start, p.end] for p in doc.pages]),
+                                               "ocr_pages": json.dumps(list(doc.ocr_pages))})
                        for doc, cs in items]
             for part in _by_size(records, self.batch, _MAX_WRITE_CHARS):
                 self.docs.upsert(ids=[r[0] for r in part], embeddings=[[1.0]] * len(part),

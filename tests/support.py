@@ -196,17 +196,20 @@ def make_eml(path: Path, subject: str, sender: str, body: str, html: str = "",
     return path
 
 
-def make_scanned_pdf(path: Path, lines: list[str]) -> Path:
-    """A one-page PDF with no text layer: an image of the lines, drawn with Pillow, as a scanner
-    makes it (200 DPI, black on white)."""
+def make_scanned_pdf(path: Path, pages: list[list[str]]) -> Path:
+    """A PDF with no text layer: each page an image of its lines, drawn with Pillow, as a scanner
+    makes it (A4 at 200 DPI, black on white)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    image = Image.new("L", (1654, 2339), 255)  # A4 at 200 DPI
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=44)
-    for i, line in enumerate(lines):
-        draw.text((150, 200 + 80 * i), line, fill=0, font=font)
-    image.save(path, "PDF", resolution=200.0)
+    font = ImageFont.load_default(size=40)
+    images = []
+    for lines in pages:
+        image = Image.new("L", (1654, 2339), 255)
+        draw = ImageDraw.Draw(image)
+        for i, line in enumerate(lines):
+            draw.text((120, 200 + 80 * i), line, fill=0, font=font)
+        images.append(image)
+    images[0].save(path, "PDF", resolution=200.0, save_all=True, append_images=images[1:])
     return path
 
 

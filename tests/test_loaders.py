@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support import make_docx, make_pdf, make_report_pdf
+from support import make_docx, make_eml, make_epub, make_odt, make_pdf, make_pptx, make_report_pdf, make_scanned_pdf
 
 from rag.errors import IngestError
 from rag.loaders import discover, load
@@ -340,3 +340,107 @@ def test_html_headings_are_found_in_the_extracted_text(tmp_path):
 def test_plain_text_and_code_have_no_headings(tmp_path):
     assert load(write(tmp_path / "notes.txt", "# Not markdown\n\nText.\n")).headings == ()
     assert load(write(tmp_path / "tool.py", "# a comment\nx = 1\n")).headings == ()
+
+
+# ---- .pptx, .odt, .epub, .eml -----------------------------------------------------------------
+
+def test_pptx_has_a_page_and_a_section_per_slide_with_its_notes(tmp_path):
+    doc = load(make_pptx(tmp_path / "deck.pptx", [
+        ("Budget 2025", ["The travel budget is 40 pounds per person."], "Trains only, no flights."),
+        ("Blank", [], ""),
+        ("Otters", ["Otters were counted on the Tay."], "")], title="Plans"))
+    assert doc.title == "Plans"
+    assert [p.number for p in doc.pages] == [1, 2, 3]
+    assert doc.page_at(doc.text.index("40 pounds")) == 1 and doc.page_at(doc.text.index("Tay")) == 3
+    assert doc.page_at(doc.text.index("Trains only, no flights.")) == 1  # the notes stay on their slide
+    assert headings(doc) == [("Budget 2025", "Slide 1: Budget 2025"), ("Blank", "Slide 2: Blank"),
+                             ("Otters", "Slide 3: Otters")]
+
+
+def test_odt_paragraphs_with_headings_as_sections(tmp_path):
+    doc = load(make_odt(tmp_path / "memo.odt", [("h", "Introduction"), ("p", "The heron colony moved in 2024."),
+                                                ("h", "Costs"), ("p", "Boats cost 12 pounds an hour.")], title="Memo"))
+    assert doc.text == "Introduction\n\nThe heron colony moved in 2024.\n\nCosts\n\nBoats cost 12 pounds an hour."
+    assert doc.title == "Memo" and headings(doc) == [("Introduction", "Introduction"), ("Costs", "Costs")]
+
+
+def test_odt_spaces_tabs_and_line_breaks_read_as_shown(tmp_path):
+    path = make_odt(tmp_path / "x.odt", [("p", "placeholder")])
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["content.xml"] = members["content.xml"].replace(
+        b"<text:p>placeholder</text:p>",
+        b"<text:p>Two<text:s text:c=\"2\"/>spaces,\n   a<text:tab/>tab<text:line-break/>and a break"
+        b"<text:note><text:note-citation>1</text:note-citation><text:note-body><text:p> (a note)</text:p>"
+        b"</text:note-body></text:note>.</text:p>")
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    assert load(path).text == "Two  spaces, a\ttab\nand a break (a note)."
+
+
+def test_epub_chapters_in_spine_order_named_by_the_table_of_contents(tmp_path):
+    doc = load(make_epub(tmp_path / "book.epub", [("Chapter One: The River", ["The river rises in the hills."]),
+                                                  ("Chapter Two: The Sea", ["The estuary is wide."])], title="Waters"))
+    assert doc.title == "Waters"
+    assert doc.text.index("The river rises") < doc.text.index("The estuary")
+    assert "Contents" not in doc.text  # the navigation document is not in the spine
+    assert headings(doc) == [("Chapter One: The River", "Chapter One: The River"),
+                             ("Chapter Two: The Sea", "Chapter Two: The Sea")]
+
+
+def test_eml_reads_its_header_and_plain_body_and_names_attachments(tmp_path):
+    doc = load(make_eml(tmp_path / "mail.eml", "Survey dates", "Ann Smith <ann@example.org>",
+                        "Hello,\r\n\r\nThe survey starts on 3 May at the old mill.\r\n",
+                        html="<p>The HTML alternative is not read.</p>",
+                        attachments=(("report.pdf", b"%PDF-1.4"), ("photo.jpg", b"\xff\xd8"))))
+    assert doc.title == "Survey dates"
+    assert doc.text.startswith("From: Ann Smith <ann@example.org>\nTo: team@example.org\n"
+                               "Date: Fri, 14 Mar 2025 09:30:00 +0000\nSubject: Survey dates\n\nHello,\n\n"
+                               "The survey starts on 3 May at the old mill.")
+    assert "HTML alternative" not in doc.text and doc.text.endswith("Attachments: report.pdf, photo.jpg")
+    assert doc.notices == ("attachment report.pdf is not indexed: save it and ingest it on its own",)
+
+
+def test_eml_with_only_html_is_read_by_the_html_reader(tmp_path):
+    doc = load(make_eml(tmp_path / "news.eml", "Plan", "bob@example.org", "",
+                        html="<html><body><script>x()</script><h2>Meeting</h2><p>We meet by the bridge.</p></body></html>"))
+    assert "We meet by the bridge." in doc.text and "x()" not in doc.text
+    assert headings(doc) == [("Meeting", "Meeting")]
+
+
+@pytest.mark.parametrize("name", ["fake.pptx", "fake.odt", "fake.epub"])
+def test_zip_format_that_is_not_a_zip_is_refused(tmp_path, name):
+    assert "not a zip archive" in refusal(write(tmp_path / name, "plain text, not a zip"))
+
+
+@pytest.mark.parametrize("name", ["other.pptx", "other.odt", "other.epub"])
+def test_zip_without_the_format_s_parts_is_refused_with_what_is_missing(tmp_path, name):
+    with zipfile.ZipFile(tmp_path / name, "w") as zf:
+        zf.writestr("hello.txt", "hello")
+    assert "not a valid" in refusal(tmp_path / name)
+
+
+def test_file_named_eml_that_is_not_an_email_is_refused(tmp_path):
+    assert "not an email" in refusal(write(tmp_path / "x.eml", "just a line of text\nand another"))
+
+
+# ---- OCR of PDF pages without a text layer ------------------------------------------------------
+
+def test_scanned_pdf_page_is_read_by_ocr_and_marked(tmp_path):
+    from rag.loaders import ocr_available
+
+    assert ocr_available(), "tesseract-ocr is installed by scripts/test.sh"
+    doc = load(make_scanned_pdf(tmp_path / "scan.pdf", [["The lighthouse keeper counted seventeen gannets."]]))
+    assert "seventeen gannets" in doc.text and doc.ocr_pages == (1,)
+    assert doc.notices == ("page 1: text read by OCR (tesseract), it may hold misread words",)
+
+
+def test_without_tesseract_scanned_pages_are_named_with_what_to_install(tmp_path, monkeypatch):
+    # tesseract is installed here: the test hides it (in-process load) to check the notices without it.
+    import rag.loaders
+
+    monkeypatch.setattr(rag.loaders, "ocr_available", lambda: False)
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", [["The lighthouse keeper counted seventeen gannets."]])
+    reason = refusal(scan)
+    assert "no text layer" in reason and "install tesseract-ocr" in reason

@@ -145,6 +145,8 @@ class DocumentOut(BaseModel):
         "The document holds text phrased as instructions to an assistant ('ignore previous instructions', "
         "'the password is'): it may be there to steer answers."))
     suspicious_reason: str = Field("", description="The first such phrase and where it is; '' when not suspicious.")
+    ocr_pages: list[int] = Field(default_factory=list, description=(
+        "PDF pages whose text was read from their image by OCR (tesseract): it may hold misread words."))
 
 
 class PageOut(BaseModel):
@@ -186,7 +188,8 @@ def document_out(info, uploads_dir: Path) -> dict:
             "type": path.suffix.lstrip(".").lower(), "size": size, "title": info.title,
             "chunks": info.chunks, "indexed_at": info.indexed_at,
             "encoding": info.encoding, "uploaded": path.parent == uploads_dir.resolve(),
-            "suspicious": info.suspicious, "suspicious_reason": info.suspicious_reason}
+            "suspicious": info.suspicious, "suspicious_reason": info.suspicious_reason,
+            "ocr_pages": list(info.ocr_pages)}
 
 
 # ---- conversations ---------------------------------------------------------------------------------
