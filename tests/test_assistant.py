@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from support import (SEED_FILE, SEEDS, assert_index_consistent, chunk_records, make_docx, make_pdf,
-                     make_report_pdf)
+from support import (SEED_FILE, SEEDS, assert_index_consistent, chunk_records, make_docx, make_eml, make_epub,
+                     make_odt, make_pdf, make_pptx, make_report_pdf, make_scanned_pdf)
 
 import pytest
 
@@ -445,3 +445,57 @@ def test_markdown_chunks_and_citations_name_their_section(fresh_assistant, struc
     cited = [c for c in answer.citations if c.source == source]
     assert cited and all(c.section == "Volunteers" for c in cited), answer.text
     assert all(c["section"] == "Volunteers" for c in answer.to_dict()["citations"] if c["source"] == source)
+
+
+# ---- .pptx, .odt, .epub, .eml and scanned PDFs, through the whole pipeline ----------------------
+
+@pytest.fixture(scope="module")
+def formats_assistant(tmp_path_factory) -> tuple[Assistant, Path]:
+    """An index of one file per format, each holding the answer to one question (FORMAT_QUESTIONS)."""
+    folder = tmp_path_factory.mktemp("formats")
+    make_pptx(folder / "plans.pptx", [
+        ("Travel", ["Trains are booked for the spring trip."], ""),
+        ("Budget", ["The kayak budget for the estuary survey is 340 pounds."], "Ask Ruth before spending it.")])
+    make_odt(folder / "memo.odt", [("h", "Introduction"), ("p", "The memo covers the whole year."),
+                                   ("h", "Storage"), ("p", "The survey nets are stored in the boathouse at Kinloss.")])
+    make_epub(folder / "book.epub", [("Chapter One: The Hills", ["The burn rises on the moor."]),
+                                     ("Chapter Two: The Firth", ["Bottlenose dolphins feed at Chanonry Point."])])
+    make_eml(folder / "dates.eml", "Survey dates", "Ann Smith <ann@example.org>",
+             "Hello all,\n\nThe otter survey starts on the fourth of May at the old mill.\n\nAnn")
+    make_scanned_pdf(folder / "scan.pdf", [["The ferry timetable changes in winter."],
+                                           ["The lighthouse keeper counted seventeen gannets."]])
+    assistant = Assistant(index_dir=tmp_path_factory.mktemp("formats-index"))
+    report = assistant.ingest([folder])
+    assert len(report.added) == 5 and not report.failed, report.failed
+    return assistant, folder
+
+
+FORMAT_QUESTIONS = [  # (question, file, words of the cited sentence, page, section)
+    ("What is the kayak budget for the estuary survey?", "plans.pptx", "340 pounds", 2, "Slide 2: Budget"),
+    ("Where are the survey nets stored?", "memo.odt", "boathouse at Kinloss", None, "Storage"),
+    ("Where do bottlenose dolphins feed?", "book.epub", "Chanonry Point", None, "Chapter Two: The Firth"),
+    ("When does the otter survey start?", "dates.eml", "fourth of May", None, None),
+    ("How many gannets did the lighthouse keeper count?", "scan.pdf", "seventeen gannets", 2, None),
+]
+
+
+@pytest.mark.parametrize("question, name, words, page, section", FORMAT_QUESTIONS)
+def test_each_format_is_answered_with_a_citation_of_its_stored_text_and_place(formats_assistant, question, name,
+                                                                               words, page, section):
+    assistant, folder = formats_assistant
+    answer = assistant.ask(question)
+    cited = [c for c in answer.citations if c.source == str(folder / name)]
+    assert not answer.abstained and cited, answer.text
+    text = assistant.document(str(folder / name)).text
+    assert all(text[c.start:c.end] == c.quote for c in cited)
+    assert any(words in c.quote for c in cited), [c.quote for c in cited]
+    assert all(c.page == page and c.section == section for c in cited if words in c.quote)
+
+
+def test_email_subject_is_its_title_and_ocr_pages_are_listed(formats_assistant):
+    assistant, folder = formats_assistant
+    sources = {Path(s.source).name: s for s in assistant.sources()}
+    assert sources["dates.eml"].title == "Survey dates"
+    assert sources["scan.pdf"].ocr_pages == (1, 2)
+    assert all(s.ocr_pages == () for name, s in sources.items() if name != "scan.pdf")
+    assert assistant.store.document(str(folder / "scan.pdf")).ocr_pages == (1, 2)
