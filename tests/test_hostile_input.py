@@ -317,3 +317,70 @@ def test_bomb_files_in_an_ingest_are_reported_and_nothing_of_them_is_indexed(tmp
     assert "RAG_MAX_PAGE_CHARS" in failed["shared-stream.pdf"] and "zip bomb" in failed["bomb.docx"]
     assert [Path(s.source).name for s in a.sources()] == ["good.md"]
     assert a.store.counts()[1] == a.sources()[0].chunks
+
+
+def zip_bomb(path: Path, member: str, expanded_mb: int = 400) -> Path:
+    """A zip whose `member` expands to `expanded_mb` MB of zeros (~400 KB on disk)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("mimetype", "application/octet-stream")
+        with zf.open(member, "w", force_zip64=True) as fh:
+            block = b"0" * (1 << 20)
+            for _ in range(expanded_mb):
+                fh.write(block)
+    return path
+
+
+@pytest.mark.parametrize("name, member", [("deck.pptx", "ppt/slides/slide1.xml"), ("memo.odt", "content.xml"),
+                                          ("book.epub", "OEBPS/chapter1.xhtml")])
+def test_zip_bombs_disguised_as_pptx_odt_epub_are_refused_before_they_are_parsed(tmp_path, name, member):
+    from rag.errors import IngestError
+    from rag.loaders import load
+
+    bomb = zip_bomb(tmp_path / name, member)
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(IngestError, match=f"refusing {member}: it expands .* times, to 419 MB \\(zip bomb\\?\\)"):
+        load(bomb, limits=default_limits())
+
+
+def test_odt_and_epub_text_is_counted_as_it_is_read_and_refused_past_the_text_limit(tmp_path):
+    """Archives that pass the declared-size checks (3 MB of text, compressed ~100 times) are
+    stopped by their text count, paragraph by paragraph, in the parser process."""
+    from rag.errors import IngestError
+    from rag.loaders import load
+    from support import make_epub, make_odt
+
+    paragraph = "The keeper lit the lamp at dusk and wrote the log. " * 8
+    odt = make_odt(tmp_path / "long.odt", [("p", paragraph)] * 7_500)
+    epub = make_epub(tmp_path / "long.epub", [(f"Chapter {n}", [paragraph] * 750) for n in range(10)])
+    for path in (odt, epub):
+        with pytest.raises(IngestError, match="more than 1 M characters .*RAG_MAX_TEXT_MB"):
+            load(path, limits=default_limits(max_chars=1_000_000))
+        assert len(load(path, limits=default_limits()).text) > 3_000_000  # within the defaults: indexed
+
+
+def test_a_parse_stopped_during_ocr_leaves_no_tesseract_running(tmp_path):
+    """OCR runs tesseract, a child of the parser process: stopped at the time limit, the parser's
+    whole process group is killed, so no tesseract is left reading the rest of the pages."""
+    import rag.loaders
+    from support import make_scanned_pdf
+
+    good = tmp_path / "good.html"
+    good.write_text(f"<html><body><p>{GOOD}</p></body></html>")
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", [[GOOD] * 20] * 12)
+    a = Assistant(index_dir=tmp_path / "index", parse_timeout_s=1)
+    assert a.ingest([good]).added == [str(good)]
+    parser = rag.loaders._parser.proc.pid  # the parser process leads its own process group
+    assert os.getpgid(parser) == parser
+    report = a.ingest([scan])
+    assert "longer than 1 s" in {Path(f.path).name: f.reason for f in report.failed}["scan.pdf"]
+    left = [pid for pid in os.listdir("/proc") if pid.isdigit() and _process_group(int(pid)) == parser]
+    assert left == []
+    assert [s.source for s in a.sources()] == [str(good)]
+
+
+def _process_group(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[2])  # the fields after the command name: state, ppid, pgrp
