@@ -189,8 +189,8 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
            follow_symlinks: Annotated[bool, typer.Option(
                "--follow-symlinks", help="Also index what symlinks inside a folder lead to outside it.")] = False,
            as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False) -> None:
-    """Index PDF, DOCX, HTML and every text file (any encoding); binaries are skipped and listed,
-    unchanged files cost nothing. Exit 3 when some files failed, 4 when all did."""
+    """Index PDF (OCR for scans), DOCX, PPTX, ODT, EPUB, EML, HTML and every text file (any
+    encoding); binaries are skipped and listed, unchanged files cost nothing. Exit 3 when some files failed, 4 when all did."""
     from .errors import RagError
 
     assistant = _assistant(index)

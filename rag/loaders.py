@@ -3,8 +3,8 @@ function per format. Problems are raised as IngestError with a reason a person c
 the caller collects them into the ingest report.
 
 A file is judged by its content, not its name: .pdf, .docx, .html, .pptx, .odt, .epub and .eml
-have their own readers, and every other file (README, COPYING, .py, .csv, .log, man pages...) is indexed when its bytes decode
-as text, in UTF-8 or in the encoding charset-normalizer detects (Latin-1, Windows-1252, Shift-JIS,
+have their own readers, and every other file (README, COPYING, .py, .csv, .log, man pages...) is
+indexed when its bytes decode as text, in UTF-8 or in the encoding charset-normalizer detects (Latin-1, Windows-1252, Shift-JIS,
 UTF-16 with a BOM...). Binaries are refused. It does not chunk, embed or store anything.
 
 What a file may cost is bounded (`ParseLimits`): its bytes, the text it expands to (per file and
@@ -150,8 +150,9 @@ def load(path: Path, max_bytes: int | None = None, limits: ParseLimits | None = 
     Args:
         max_bytes: the largest file read (also `limits.max_bytes`; either bounds it).
         limits: how much text the file may expand to and how long it may take to parse
-            (`ParseLimits`); PDF, DOCX and HTML are parsed in a separate process when it sets
-            `timeout_s`, so a parser that runs away is killed, not waited for.
+            (`ParseLimits`); every format with a reader of its own (PDF and its OCR, DOCX, HTML,
+            PPTX, ODT, EPUB, EML) is parsed in a separate process when it sets `timeout_s`, so a
+            parser that runs away is killed, not waited for.
         as_name: the name the file is indexed under, when its bytes are elsewhere for now (an
             upload kept under a temporary name): its suffix picks the reader, and it is the source.
     """
@@ -673,7 +674,8 @@ def _ocr(data: bytes, page_texts: list[str], indexes: list[int], limits: ParseLi
             text = re.sub(r"[ \t]+\n", "\n", text.replace("\x0c", "")).strip()
             if limits.max_page_chars is not None and len(text) > limits.max_page_chars:
                 raise IngestError(f"page {i + 1} reads by OCR as {len(text):,} characters, over the "
-                                  f"{limits.max_page_chars:,} per page limit (RAG_MAX_PAGE_CHARS): nothing of it was indexed")
+                                  f"{limits.max_page_chars:,} per page limit (RAG_MAX_PAGE_CHARS): "
+                                  "nothing of it was indexed")
             total += len(text)
             if limits.max_chars is not None and total > limits.max_chars:
                 raise IngestError(_too_much_text(total, limits.max_chars) + f" (at page {i + 1}, read by OCR)")
@@ -1109,7 +1111,10 @@ def _xml(zf: zipfile.ZipFile, name: str):
     """A small XML member of an archive (a manifest, a table of contents), parsed whole."""
     from lxml import etree
 
-    return etree.fromstring(zf.read(name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
+    root = etree.fromstring(zf.read(name), etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
+    if root is None:
+        raise IngestError(f"cannot parse {name} in the archive: it is not XML")
+    return root
 
 
 def _epub_href(base: str, href: str) -> str:
