@@ -373,14 +373,17 @@ def test_a_parse_stopped_during_ocr_leaves_no_tesseract_running(tmp_path):
     assert os.getpgid(parser) == parser
     report = a.ingest([scan])
     assert "longer than 1 s" in {Path(f.path).name: f.reason for f in report.failed}["scan.pdf"]
-    left = [pid for pid in os.listdir("/proc") if pid.isdigit() and _process_group(int(pid)) == parser]
-    assert left == []
+    left = [(pid, state) for pid in os.listdir("/proc") if pid.isdigit()
+            for group, state in [_process_group(int(pid))] if group == parser and state != "Z"]
+    assert left == []  # a zombie is dead, waiting for init to reap it
     assert [s.source for s in a.sources()] == [str(good)]
 
 
-def _process_group(pid: int) -> int | None:
+def _process_group(pid: int) -> tuple[int | None, str]:
+    """A process's group and state ("R", "S", "Z"...), from /proc."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[2])  # the fields after the command name: state, ppid, pgrp
+        return None, ""
+    state, _, group = stat.rsplit(")", 1)[1].split()[:3]  # the fields after the command name
+    return int(group), state
