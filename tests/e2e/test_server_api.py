@@ -77,6 +77,24 @@ def test_uploaded_file_is_indexed_and_answers_questions(server, tmp_path):
         assert "Lake Wobegone" in answer["answer"]
 
 
+def test_office_ebook_email_and_scanned_uploads_are_indexed_and_ocr_pages_listed(server, tmp_path):
+    from support import make_eml, make_epub, make_odt, make_pptx, make_scanned_pdf
+
+    files = [make_pptx(tmp_path / "deck.pptx", [("Kelp", ["Sea otters wrap themselves in kelp to sleep."], "")]),
+             make_odt(tmp_path / "memo.odt", [("p", "The boathouse key hangs behind the blue door.")]),
+             make_epub(tmp_path / "book.epub", [("Chapter One", ["The burn rises on the moor."])]),
+             make_eml(tmp_path / "note.eml", "Dates", "ann@example.org", "The survey starts on the fourth of May."),
+             make_scanned_pdf(tmp_path / "scan.pdf", [["The ferry timetable changes in winter."]])]
+    with server.client() as c:
+        results = c.post("/api/documents", headers=UPLOAD,
+                         files=[("files", (f.name, f.read_bytes(), "application/octet-stream")) for f in files]).json()
+        assert [r["status"] for r in results["results"]] == ["added"] * 5, results
+        listed = {d["name"]: d for d in c.get("/api/documents").json()}
+        assert listed["scan.pdf"]["ocr_pages"] == [1] and listed["deck.pptx"]["ocr_pages"] == []
+        answer = c.post("/api/ask", json={"question": "Why do sea otters wrap themselves in kelp?"}).json()
+        assert any(cit["source"].endswith("deck.pptx") and cit["page"] == 1 for cit in answer["citations"]), answer
+
+
 def test_upload_reports_each_file_on_its_own(server):
     files = [("files", ("fine.txt", b"Grelmish weavers dye wool with saffron.", "text/plain")),
              ("files", ("tool.exe", b"MZ...", "application/octet-stream"))]
