@@ -4,8 +4,8 @@ the caller collects them into the ingest report.
 
 A file is judged by its content, not its name: .pdf, .docx, .html, .pptx, .odt, .epub and .eml
 have their own readers, and every other file (README, COPYING, .py, .csv, .log, man pages...) is
-indexed when its bytes decode as text, in UTF-8 or in the encoding charset-normalizer detects (Latin-1, Windows-1252, Shift-JIS,
-UTF-16 with a BOM...). Binaries are refused. It does not chunk, embed or store anything.
+indexed when its bytes decode as text, in UTF-8 or in the encoding charset-normalizer detects
+(Latin-1, Windows-1252, Shift-JIS, UTF-16 with a BOM...). Binaries are refused. It does not chunk, embed or store anything.
 
 What a file may cost is bounded (`ParseLimits`): its bytes, the text it expands to (per file and
 per PDF page), how far a zip-based format (.docx, .pptx, .odt, .epub) may decompress, and how long
@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 # The names with a reader of their own, or long known to be text. Any other file is read as text
 # when its content is text; this list is what `rag serve` accepts as uploads.
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".odt", ".epub", ".eml")
-# A .docx (.pptx, .odt, .epub) is a zip: refuse archives that would expand past this many times the file size limit
-# (zip bombs; see also _check_zip).
+# A .docx (.pptx, .odt, .epub) is a zip: refuse archives that would expand past this many times the
+# file size limit (zip bombs; see also _check_zip).
 _MAX_EXPANSION = 20
 
 
@@ -593,7 +593,7 @@ def _read_pdf(path: Path, data: bytes, limits: ParseLimits):
             raise IngestError("encrypted PDF: remove the password and ingest it again")
     page_texts = _page_texts(reader, limits)
     scanned = [i for i, t in enumerate(page_texts) if not t and _draws_image(reader.pages[i])]
-    ocr = scanned and ocr_available()
+    ocr = bool(scanned) and ocr_available()
     ocr_pages = _ocr(data, page_texts, scanned, limits) if ocr else []
     if page_texts and not any(page_texts):
         if ocr:
@@ -1127,9 +1127,9 @@ def _epub_href(base: str, href: str) -> str:
 
 
 def _epub_encrypted(zf: zipfile.ZipFile) -> set[str]:
-    return {unquote_uri for ref in _xml(zf, "META-INF/encryption.xml").iter()
-            if isinstance(ref.tag, str) and ref.tag.endswith("CipherReference")
-            for unquote_uri in [_epub_href("", ref.get("URI", ""))]}
+    """The members META-INF/encryption.xml lists: DRM, or fonts obfuscated as the standard allows."""
+    return {_epub_href("", ref.get("URI", "")) for ref in _xml(zf, "META-INF/encryption.xml").iter()
+            if isinstance(ref.tag, str) and ref.tag.endswith("CipherReference")}
 
 
 def _epub_toc(zf: zipfile.ZipFile, base: str, items, names: set[str]) -> dict[str, str]:

@@ -344,6 +344,18 @@ def test_plain_text_and_code_have_no_headings(tmp_path):
 
 # ---- .pptx, .odt, .epub, .eml -----------------------------------------------------------------
 
+def rewrite_zip(path: Path, changes: dict[str, bytes | None]) -> Path:
+    """The archive with members replaced, added, or (None) removed."""
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members.update(changes)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            if data is not None:
+                zf.writestr(name, data)
+    return path
+
+
 def test_pptx_has_a_page_and_a_section_per_slide_with_its_notes(tmp_path):
     doc = load(make_pptx(tmp_path / "deck.pptx", [
         ("Budget 2025", ["The travel budget is 40 pounds per person."], "Trains only, no flights."),
@@ -367,15 +379,12 @@ def test_odt_paragraphs_with_headings_as_sections(tmp_path):
 def test_odt_spaces_tabs_and_line_breaks_read_as_shown(tmp_path):
     path = make_odt(tmp_path / "x.odt", [("p", "placeholder")])
     with zipfile.ZipFile(path) as zf:
-        members = {n: zf.read(n) for n in zf.namelist()}
-    members["content.xml"] = members["content.xml"].replace(
-        b"<text:p>placeholder</text:p>",
-        b"<text:p>Two<text:s text:c=\"2\"/>spaces,\n   a<text:tab/>tab<text:line-break/>and a break"
-        b"<text:note><text:note-citation>1</text:note-citation><text:note-body><text:p> (a note)</text:p>"
-        b"</text:note-body></text:note>.</text:p>")
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
+        content = zf.read("content.xml").replace(
+            b"<text:p>placeholder</text:p>",
+            b"<text:p>Two<text:s text:c=\"2\"/>spaces,\n   a<text:tab/>tab<text:line-break/>and a break"
+            b"<text:note><text:note-citation>1</text:note-citation><text:note-body><text:p> (a note)</text:p>"
+            b"</text:note-body></text:note>.</text:p>")
+    rewrite_zip(path, {"content.xml": content})
     assert load(path).text == "Two  spaces, a\ttab\nand a break (a note)."
 
 
@@ -444,3 +453,32 @@ def test_without_tesseract_scanned_pages_are_named_with_what_to_install(tmp_path
     scan = make_scanned_pdf(tmp_path / "scan.pdf", [["The lighthouse keeper counted seventeen gannets."]])
     reason = refusal(scan)
     assert "no text layer" in reason and "install tesseract-ocr" in reason
+
+
+def test_epub2_chapters_are_named_by_the_ncx(tmp_path):
+    path = make_epub(tmp_path / "old.epub", [("Heading One", ["The burn rises on the moor."]),
+                                             ("Heading Two", ["The firth is wide."])])
+    with zipfile.ZipFile(path) as zf:
+        opf = zf.read("OEBPS/content.opf").replace(b' properties="nav"', b"").replace(
+            b"</manifest>", b'<item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/></manifest>')
+    points = "".join(f'<navPoint id="p{i}"><navLabel><text>Part {i}</text></navLabel><content src="text/ch{i}.xhtml"/>'
+                     "</navPoint>" for i in (1, 2))
+    ncx = f'<ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" version="2005-1"><navMap>{points}</navMap></ncx>'
+    doc = load(rewrite_zip(path, {"OEBPS/content.opf": opf, "OEBPS/toc.ncx": ncx.encode()}))
+    assert headings(doc) == [("Heading One", "Part 1"), ("Heading Two", "Part 2")]
+
+
+def test_drm_encrypted_epub_is_refused(tmp_path):
+    path = make_epub(tmp_path / "drm.epub", [("One", ["Scrambled."])])
+    encryption = (b'<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+                  b'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:CipherData>'
+                  b'<enc:CipherReference URI="OEBPS/text/ch1.xhtml"/></enc:CipherData></enc:EncryptedData></encryption>')
+    assert "DRM" in refusal(rewrite_zip(path, {"META-INF/encryption.xml": encryption}))
+
+
+def test_password_protected_odt_is_refused(tmp_path):
+    path = make_odt(tmp_path / "secret.odt", [("p", "placeholder")])
+    manifest = (b'<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+                b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+                b"<manifest:encryption-data/></manifest:file-entry></manifest:manifest>")
+    assert "encrypted .odt" in refusal(rewrite_zip(path, {"META-INF/manifest.xml": manifest}))
