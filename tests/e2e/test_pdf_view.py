@@ -186,6 +186,7 @@ def test_pdf_citation_opens_the_pdf_at_its_page_with_the_quote_highlighted(page,
     box, mark = page.locator("#viewer-pdf").bounding_box(), marks.first.bounding_box()
     assert box["y"] <= mark["y"] and mark["y"] + mark["height"] <= box["y"] + box["height"]
     assert page.evaluate("() => document.activeElement.id") == "viewer-pdf"  # the arrow keys scroll it
+    assert any(w.url.endswith("/static/vendor/pdfjs/pdf.worker.min.mjs") for w in page.workers)  # not a "fake worker"
     page.screenshot(path=str(artifacts / "pdf-view-light.png"))
     # the text view, and back
     page.click("#viewer-mode")
