@@ -187,7 +187,9 @@ function longestPrefix(hay, needle, anywhere = 0) {
 }
 
 // Wraps folded characters [from, to) of the page in <mark class="pdf-quote">, span by span (a
-// span keeps its position; the mark sits inside it, as pdf.js's own viewer highlights).
+// span keeps its position; the mark sits inside it, as pdf.js's own viewer highlights). What the
+// folding left out is marked too where it lies between marked words (spaces, a line's closing
+// hyphen or comma), and at the very end as much punctuation as the quote ends with (`trail`).
 const PUNCTUATION = /[^\p{L}\p{N}\s]/u;
 function markRange(layer, where, from, to, trail = 0) {
   const bySpan = new Map();
@@ -196,12 +198,15 @@ function markRange(layer, where, from, to, trail = 0) {
     const r = bySpan.get(i);
     if (r) r[1] = b; else bySpan.set(i, [a, b]);
   }
-  const last = [...bySpan.keys()].at(-1);
+  const spans = [...bySpan.keys()];
   for (let [i, [a, b]] of bySpan) {
     const text = layer.strings[i];
-    // the punctuation the folding left out: a line's closing hyphen or comma, and at the very
-    // end as much as the quote ends with (its full stop)
-    for (let more = i === last ? trail : Infinity; more > 0 && b < text.length && PUNCTUATION.test(text[b]); more--) b++;
+    if (i !== spans[0] && !WORDLIKE.test(text.slice(0, a))) a = 0;
+    if (i !== spans.at(-1)) {
+      if (!WORDLIKE.test(text.slice(b))) b = text.length;
+    } else {
+      for (let more = trail; more > 0 && b < text.length && PUNCTUATION.test(text[b]); more--) b++;
+    }
     const mark = document.createElement("mark");
     mark.className = "pdf-quote";
     mark.textContent = text.slice(a, b);
