@@ -45,15 +45,9 @@ export async function open(container, data, { page = 1, quote = "", onPage = () 
   if (view.closed) return 0;
   const folded = fold(quote);
   const trail = quote.trimEnd().match(/[^\p{L}\p{N}\s]*$/u)[0].length;  // its closing punctuation
-  let found = 0;
-  if (layer && folded.chars) {
-    const { prefix, marked } = highlight(layer, folded.chars, { trail });
-    found = marked;
-    if (prefix && prefix < folded.chars.length && page < total) {  // the quote goes on over the page break
-      const next = await draw(view, page + 1);
-      if (next && !view.closed) found += highlight(next, folded.chars.slice(prefix), { trail }).marked;
-    }
-  }
+  // A quote never runs over a page break: the indexed text has a blank line there, where
+  // sentences end. So the cited page is all there is to search.
+  const found = layer && folded.chars ? highlight(layer, folded.chars, trail) : 0;
   const mark = view.pages[page - 1].querySelector("mark.pdf-quote");
   if (mark) mark.scrollIntoView({ block: "center" });
   else container.scrollTop = view.pages[page - 1].offsetTop - container.offsetTop;
@@ -142,12 +136,12 @@ function fold(text) {
   return { chars, from };
 }
 
-// Marks the longest beginning of `quote` (folded) that the page holds. Returns { prefix: its length, marked: characters marked }. A beginning shorter
-// than MIN_MATCH characters could be chance: then the longest piece of the quote found anywhere
-// on the page is marked instead, if it is that long (the two extractions may order a page's lines
-// differently), and prefix is 0: there is nothing to go on with on the next page.
+// Marks the longest beginning of `quote` (folded) that the page holds; returns how many of its
+// characters were marked. A beginning shorter than MIN_MATCH characters could be chance: then the
+// longest piece of the quote found anywhere on the page is marked instead, if it is that long
+// (the two extractions may order a page's lines differently).
 const MIN_MATCH = 12;
-function highlight(layer, quote, { trail = 0 } = {}) {
+function highlight(layer, quote, trail) {
   const where = [];  // per folded character of the page: [span index, start, end] in its string
   let page = "";
   layer.strings.forEach((s, i) => {
@@ -160,10 +154,10 @@ function highlight(layer, quote, { trail = 0 } = {}) {
   if (length < enough) {
     [at, length] = longestPrefix(page, quote, enough);
     if (at >= 0) markRange(layer, where, at, at + length);
-    return { prefix: 0, marked: length };
+    return length;
   }
   markRange(layer, where, at, at + length, length === quote.length ? trail : 0);
-  return { prefix: length, marked: length };
+  return length;
 }
 
 // The longest prefix of `needle` in `hay`: [index, length], or [-1, 0]. With `anywhere`, the
