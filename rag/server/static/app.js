@@ -336,16 +336,16 @@ function pageOf(doc, start) {
     || (doc.pages || []).findLast((p) => p.start <= start)?.number || 1;
 }
 
-// The whole document at a place: a PDF as itself (pdf.js, at the page, the passage highlighted),
-// anything else, or a PDF whose file is gone or changed, as the indexed text with the passage
-// marked. `mode` "text" asks for the text of a PDF.
-async function openViewer(id, source, start, end, mode = "pdf") {
+// The whole document at a place: a PDF as itself (pdf.js, at the page, the passage highlighted;
+// "Text view" switches), anything else, or a PDF whose file is gone or changed, as the indexed
+// text with the passage marked.
+async function openViewer(id, source, start, end) {
   let doc;
   try { doc = await loadDocument(id); } catch (e) { alert(`Cannot open ${basename(source)}: ${e.message}`); return; }
   $("#viewer-title").textContent = `${basename(source)}${doc.title ? " — " + doc.title : ""}`;
   if ($("#doc-viewer").hidden) viewerOpener = document.activeElement;
   $("#doc-viewer").hidden = false;
-  viewing = { id, source, start, end, doc, mode: doc.type === "pdf" ? mode : "text" };
+  viewing = { id, source, start, end, doc, mode: doc.type === "pdf" ? "pdf" : "text" };
   if (viewing.mode === "pdf") await showPdf(viewing);
   else showText(viewing);
 }
