@@ -145,6 +145,32 @@ class Assistant:
         """The stored text and metadata of one document (for citation viewers), or None."""
         return self.store.document(source)
 
+    def original(self, source: str) -> bytes:
+        """The bytes of the file `source` (as indexed, exactly), for viewers that show the
+        original (the chat page's PDF view): read once and returned only when they are the
+        content that was indexed, so the citations' offsets and page numbers describe them.
+
+        Raises:
+            DocumentNotFound: `source` is not an indexed document.
+            DocumentChanged: the file is gone, unreadable, or changed since it was indexed.
+        """
+        from .errors import DocumentChanged, DocumentNotFound
+        from .loaders import content_hash
+
+        doc = self.store.document(source)
+        if doc is None:
+            raise DocumentNotFound(f"{source} is not in the index at {self.location}")
+        again = f"re-index it (`rag ingest {source}`, or upload it again) to see it as it is now"
+        limit = int(self.settings.max_file_mb * 1_000_000)
+        try:
+            with open(source, "rb") as f:
+                data = f.read(limit + 1)  # a file over the limit was never indexed at that size
+        except OSError as e:
+            raise DocumentChanged(f"{source} cannot be read ({e.strerror or e}); {again}") from None
+        if len(data) > limit or content_hash(data) != doc.content_hash:
+            raise DocumentChanged(f"{source} has changed since it was indexed; {again}")
+        return data
+
     @property
     def location(self) -> str:
         """Where the index lives: the Chroma server's URL, or the index folder's absolute path."""

@@ -23,3 +23,8 @@ class BackendUnavailable(RagError):
 
 class DocumentNotFound(RagError):
     """A document named for a whole-document answer (summarize, compare) is not in the index."""
+
+
+class DocumentChanged(RagError):
+    """An indexed document's file is gone or no longer holds the bytes that were indexed, so
+    what the index says about it (offsets, pages) would not describe it."""

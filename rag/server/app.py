@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import mimetypes
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -92,6 +93,9 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
 
 
 def _page_routes(app: FastAPI) -> None:
+    # pdf.js is ES modules (.mjs), which a browser runs only when served as JavaScript; Python
+    # before 3.12 may not know the extension (then it would go out as text/plain)
+    mimetypes.add_type("text/javascript", ".mjs")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -1,6 +1,7 @@
 """Installed as users install it: the wheel, in a fresh virtual environment, run from a folder
 outside the repository. The prompts and the seed documents must come from the package itself
-(importlib.resources), and the default index from the user data dir."""
+(importlib.resources), and the default index from the user data dir; the server imports, with its
+page and the vendored pdf.js."""
 
 from __future__ import annotations
 
@@ -45,3 +46,11 @@ def test_wheel_in_a_fresh_venv_answers_the_seed_question_from_any_folder(tmp_pat
     prompt = subprocess.run([str(python), "-c", "from rag.prompts import load; print(load('answer').user[:20])"],
                             cwd=elsewhere, env=env, capture_output=True, text=True)
     assert prompt.returncode == 0 and prompt.stdout.strip(), prompt.stderr
+    # the server and its page: every route module, the page's files and the vendored pdf.js
+    page = subprocess.run([str(python), "-c", "from rag.server.app import STATIC_DIR, create_app; "
+                           "print(*sorted(str(p.relative_to(STATIC_DIR)) for p in STATIC_DIR.rglob('*') if p.is_file()))"],
+                          cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert page.returncode == 0, page.stderr
+    shipped = set(page.stdout.split())
+    assert {"index.html", "app.js", "pdf_view.js", "vendor/pdfjs/pdf.min.mjs", "vendor/pdfjs/pdf.worker.min.mjs",
+            "vendor/pdfjs/text_layer.css", "vendor/pdfjs/LICENSE"} <= shipped, shipped

@@ -166,6 +166,7 @@ def test_cors_is_off_by_default(server):
 # ---- security ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method, path", [("GET", "/api/documents"), ("GET", "/api/conversations"),
                                           ("POST", "/api/ask"), ("POST", "/api/chat"), ("POST", "/api/documents"),
+                                          ("GET", "/api/documents/L3gucGRm/file"),  # /x.pdf's
                                           ("GET", "/v1/models"), ("POST", "/v1/chat/completions")])
 def test_with_an_api_key_every_endpoint_refuses_requests_without_it(secured_server, method, path):
     with secured_server.client() as c:

@@ -1,19 +1,20 @@
 """/api/documents: list, upload (multipart, all-or-nothing per file), read the whole text of,
-summarize and remove indexed documents."""
+summarize and remove indexed documents, and serve an indexed PDF as it was indexed."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from .. import uploads
 from ..limits import invalid
-from ..schemas import (NOT_FOUND, UPLOAD_BODY, AnswerOut, DocumentOut, DocumentText, UploadResponse, answer_json,
-                       doc_id, document_out, source_of)
+from ..schemas import (NOT_FOUND, UPLOAD_BODY, AnswerOut, DocumentOut, DocumentText, ErrorOut, UploadResponse,
+                       answer_json, doc_id, document_out, source_of)
 from ..state import ServerState, State
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
@@ -113,6 +114,33 @@ async def get_document(document_id: str, state: State) -> dict:
             "pages": [{"number": p.number, "start": p.start, "end": p.end} for p in doc.pages]}
 
 
+@router.get("/{document_id}/file", response_class=Response, responses={
+    200: {"content": {"application/pdf": {}}, "description": "The PDF, as it was indexed."},
+    404: {"model": ErrorOut, "description": "No such document, or it is not a PDF."},
+    409: {"model": ErrorOut, "description": "The file is gone or has changed since it was indexed."}})
+async def get_document_file(document_id: str, state: State) -> Response:
+    """The original file of an indexed PDF, for the page's PDF view: served only while it holds
+    the very bytes that were indexed (which the citations' pages and offsets describe), else 409,
+    and the stored text (GET /api/documents/{id}) is what there is to read. Only the paths of
+    indexed PDFs are ever read; other documents have their text only."""
+    from ...errors import DocumentChanged, DocumentNotFound
+
+    source = source_of(document_id)
+    if Path(source).suffix.lower() != ".pdf":
+        if await state.call(state.assistant.document, source) is None:
+            raise HTTPException(404, "no such document")
+        raise HTTPException(404, f"this document is not a PDF: its text is at /api/documents/{document_id}")
+    try:
+        data = await state.call(state.assistant.original, source)
+    except DocumentNotFound:
+        raise HTTPException(404, "no such document") from None
+    except DocumentChanged as e:
+        raise HTTPException(409, str(e)) from None
+    # private, revalidated: the same URL serves other bytes once the file is indexed anew
+    return Response(data, media_type="application/pdf", headers={
+        "Cache-Control": "private, no-cache", "Content-Disposition": _inline(Path(source).name)})
+
+
 @router.post("/{document_id}/summary", response_model=AnswerOut, responses=NOT_FOUND)
 async def summarize_document(document_id: str, state: State) -> dict:
     """A summary of the whole document, every sentence cited (same JSON as an answer, as
@@ -136,6 +164,14 @@ async def delete_document(document_id: str, state: State) -> dict:
     if _is_upload(state, source):
         Path(source).unlink(missing_ok=True)
     return {"removed": source}
+
+
+def _inline(name: str) -> str:
+    """A Content-Disposition header showing the file in place, its name kept (RFC 6266, 5987)."""
+    from urllib.parse import quote
+
+    ascii_name = re.sub(r'[^\x20-\x7e]|["\\]', "_", name)
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _printable(name: str) -> str:

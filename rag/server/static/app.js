@@ -314,7 +314,7 @@ async function showCitation(answer, n, button, fromKeyboard = false) {
     el("div", { class: "source-where" }, where.join(" · ")),
     passage,
     ...(doc ? [el("a", { href: "#", class: "open-document", onclick: (ev) => { ev.preventDefault(); openViewer(c.document_id, c.source, c.start, c.end); } },
-      "Open the whole document at this place →")] : []),
+      doc.type === "pdf" ? `Open the PDF at page ${pageOf(doc, c.start)} →` : "Open the whole document at this place →")] : []),
   );
 }
 
@@ -328,21 +328,91 @@ function closePanel() {
 }
 
 let viewerOpener = null;  // what had the focus before the viewer opened: it gets it back
+let viewing = null;  // what the viewer shows: { id, source, start, end, doc, mode: "pdf" | "text" }
+let pdfView = null;  // pdf_view.js, imported when the first PDF is opened
+// The page of a PDF (1-based) holding character `start` of its text.
+function pageOf(doc, start) {
+  return (doc.pages || []).find((p) => p.start <= start && start < p.end)?.number
+    || (doc.pages || []).findLast((p) => p.start <= start)?.number || 1;
+}
+
+// The whole document at a place: a PDF as itself (pdf.js, at the page, the passage highlighted;
+// "Text view" switches), anything else, or a PDF whose file is gone or changed, as the indexed
+// text with the passage marked.
 async function openViewer(id, source, start, end) {
   let doc;
   try { doc = await loadDocument(id); } catch (e) { alert(`Cannot open ${basename(source)}: ${e.message}`); return; }
-  const text = doc.text, s = utf16Index(text, start), e = utf16Index(text, end);
   $("#viewer-title").textContent = `${basename(source)}${doc.title ? " — " + doc.title : ""}`;
+  if ($("#doc-viewer").hidden) viewerOpener = document.activeElement;
+  $("#doc-viewer").hidden = false;
+  viewing = { id, source, start, end, doc, mode: doc.type === "pdf" ? "pdf" : "text" };
+  if (viewing.mode === "pdf") await showPdf(viewing);
+  else showText(viewing);
+}
+
+function showMode(spot, notice = "") {
+  const pdf = spot.mode === "pdf";
+  pdfView?.close();
+  $("#viewer-pdf").hidden = !pdf;
+  $("#viewer-text").hidden = pdf;
+  $("#viewer-page").textContent = "";
+  $("#viewer-notice").hidden = !notice;
+  $("#viewer-notice").textContent = notice;
+  const mode = $("#viewer-mode");
+  mode.hidden = spot.doc.type !== "pdf";
+  mode.textContent = pdf ? "Text view" : "PDF view";
+  mode.title = pdf ? "Show the text that was indexed" : "Show the PDF itself";
+}
+
+function showText(spot, notice = "") {
+  spot.mode = "text";
+  showMode(spot, notice);
+  const text = spot.doc.text, s = utf16Index(text, spot.start), e = utf16Index(text, spot.end);
   const box = $("#viewer-text");
   const mark = el("mark", { id: "viewer-mark" }, text.slice(s, e));
   box.replaceChildren(text.slice(0, s), mark, text.slice(e));
-  if ($("#doc-viewer").hidden) viewerOpener = document.activeElement;
-  $("#doc-viewer").hidden = false;
   mark.scrollIntoView({ block: "center" });
   box.focus({ preventScroll: true });  // the arrow keys scroll the text
 }
+
+async function showPdf(spot) {
+  showMode(spot);
+  const box = $("#viewer-pdf");
+  box.replaceChildren(el("p", { class: "pdf-status" }, "Loading the PDF…"));
+  box.setAttribute("aria-busy", "true");
+  box.focus({ preventScroll: true });  // the arrow keys scroll the pages
+  const still = () => viewing === spot && spot.mode === "pdf" && !$("#doc-viewer").hidden;
+  const text = spot.doc.text;
+  try {
+    const res = await api(`/api/documents/${spot.id}/file`);
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      throw new Error(typeof body.detail === "string" ? body.detail : `${res.status} ${res.statusText}`);
+    }
+    const data = new Uint8Array(await res.arrayBuffer());
+    pdfView ||= await import("/static/pdf_view.js");
+    if (!still()) return;
+    await pdfView.open(box, data, {
+      page: pageOf(spot.doc, spot.start),
+      quote: text.slice(utf16Index(text, spot.start), utf16Index(text, spot.end)),
+      onPage: (n, total) => { if (still()) $("#viewer-page").textContent = `page ${n} of ${total}`; },
+    });
+  } catch (e) {
+    if (still()) showText(spot, `The PDF cannot be shown: ${e.message}. This is the text that was indexed.`);
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
+$("#viewer-mode").addEventListener("click", () => {
+  if (!viewing) return;
+  if (viewing.mode === "pdf") showText(viewing);
+  else { viewing.mode = "pdf"; showPdf(viewing); }
+});
 function closeViewer() {
   $("#doc-viewer").hidden = true;
+  pdfView?.close();
+  viewing = null;
   viewerOpener?.focus();
   viewerOpener = null;
 }
@@ -354,7 +424,8 @@ $("#close-panel").addEventListener("click", closePanel);
 // handles its own Escape (cancel).
 document.addEventListener("keydown", (e) => {
   if (e.key === "Tab" && !$("#doc-viewer").hidden) {  // a modal: the focus stays in it
-    const [first, last] = [$("#close-viewer"), $("#viewer-text")];
+    const reachable = [...$("#doc-viewer").querySelectorAll("button, [tabindex='0']")].filter((n) => !n.closest("[hidden]"));
+    const [first, last] = [reachable[0], reachable.at(-1)];
     const out = e.shiftKey ? document.activeElement === first : document.activeElement === last;
     if (out || !$("#doc-viewer").contains(document.activeElement)) { e.preventDefault(); (e.shiftKey ? last : first).focus(); }
     return;
