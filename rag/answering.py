@@ -431,6 +431,8 @@ class ExtractiveAnswerer:
         if decided is not None:  # "X or Y?", "are X and Y both ...?": each option's sentence, cited
             return choice_answer(*decided)
         chosen = self.choose(ranked)
+        if self.question and self.question.options:  # a span that is no option does not answer "X or Y?"
+            return compose([(e.text, (e,)) for e in chosen], "none")
         other = disagreement(ranked, chosen)
         if other is not None:
             return replace(cited_answer(chosen + [other]),

@@ -139,17 +139,19 @@ class _Account:
 def _mentions(option: str, sentence: str) -> list[tuple[int, int]]:
     """Where the sentence names the option: in full, or (for a name of several words) by its last
     word, as "Neil N. LaBute" names "Neil LaBute" and "Cornel Ronald West" "Cornel West"."""
+    sentence = sentence.replace("’", "'")  # "Children’s" names "Children's"; offsets stay
     found = [m.span() for m in re.finditer(rf"(?<!\w){re.escape(option)}s?(?!\w)", sentence, re.IGNORECASE)]
     last = option.split()[-1]
-    if not found and len(option.split()) > 1 and len(last) > 2 and last.lower() not in _JOINERS:
-        found = [m.span() for m in re.finditer(rf"(?<!\w){re.escape(last)}(?!\w)", sentence)]
-    return found
+    if len(option.split()) > 1 and len(last) > 2 and last.lower() not in _JOINERS:
+        found += [m.span() for m in re.finditer(rf"(?<!\w){re.escape(last)}(?!\w)", sentence)]
+    return sorted(set(found))
 
 
 def _subject_start(sentence: str, a: int) -> int | None:
     """Where the name holding sentence[a:] begins, if it opens the sentence (or a paragraph run
     into it: "...century.First for Women is"), as a described thing's name does; else None."""
-    m = re.search(r"(?:^|[.!?]\s*)((?:[\"“(]?[A-Z][\w.'’\"”-]*\s+)*)$", sentence[:a])
+    m = re.search(r"(?:^|[.!?]\s*)((?:(?:[\"“(]?[A-Z][\w.'’\"”-]*|van|von|de|der|del|da|di|du|la|le)\s+)*)$",
+                  sentence[:a])
     if not m:
         return None
     return m.start(1)
@@ -209,8 +211,9 @@ def _year(account: _Account, verbs: set[str]) -> int | None:
             near = _YEAR.search(text, m.end(), m.end() + 40)
             if near:
                 return int(near.group(0))
-    first = _YEAR.search(text)
-    return int(first.group(0)) if first else None
+    # The first run of digits, if it is a year: "(26 September 188926 May 1976)" gives none.
+    first = re.search(r"\d{3,}", text)
+    return int(first.group(0)) if first and _YEAR.fullmatch(first.group(0)) else None
 
 
 def _count(account: _Account, noun: set[str]) -> float | None:
