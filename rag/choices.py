@@ -57,7 +57,7 @@ Syrian Taiwanese Thai Turkish Ukrainian Uruguayan Venezuelan Vietnamese Welsh"""
 # Nationalities that overlap (a Scot is British; Northern Ireland is Irish and British): never a "No".
 _OVERLAPPING = frozenset("British English Scottish Welsh Irish".split())
 _COPULA = re.compile(r"\b(?:is|was|are|were)\s+(?:an?|the|one of the)\s+((?:[\w-]+\s+){0,3}[\w-]+)")
-_NEGATION = re.compile(r"\b(?:not|never|no longer|neither|nor|formerly|former)\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|never|no longer|neither|nor)\b", re.IGNORECASE)
 
 
 def options_of(question: str) -> tuple[tuple[str, ...], bool]:
@@ -136,13 +136,15 @@ class _Account:
     sentences: tuple[Evidence, ...]
 
 
-def _mentions(option: str, sentence: str) -> list[tuple[int, int]]:
+def _mentions(option: str, sentence: str, others: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """Where the sentence names the option: in full, or (for a name of several words) by its last
-    word, as "Neil N. LaBute" names "Neil LaBute" and "Cornel Ronald West" "Cornel West"."""
+    word, as "Neil N. LaBute" names "Neil LaBute" and "Cornel Ronald West" "Cornel West", unless
+    another option ends the same way ("Barton Mine", "Camlaren Mine")."""
     sentence = sentence.replace("’", "'")  # "Children’s" names "Children's"; offsets stay
     found = [m.span() for m in re.finditer(rf"(?<!\w){re.escape(option)}s?(?!\w)", sentence, re.IGNORECASE)]
     last = option.split()[-1]
-    if len(option.split()) > 1 and len(last) > 2 and last.lower() not in _JOINERS:
+    if len(option.split()) > 1 and len(last) > 2 and last.lower() not in _JOINERS \
+            and not any(last.lower() in o.lower().split() for o in others):
         found += [m.span() for m in re.finditer(rf"(?<!\w){re.escape(last)}(?!\w)", sentence)]
     return sorted(set(found))
 
@@ -150,11 +152,14 @@ def _mentions(option: str, sentence: str) -> list[tuple[int, int]]:
 def _subject_start(sentence: str, a: int) -> int | None:
     """Where the name holding sentence[a:] begins, if it opens the sentence (or a paragraph run
     into it: "...century.First for Women is"), as a described thing's name does; else None."""
-    m = re.search(r"(?:^|[.!?]\s*)((?:(?:[\"“(]?[A-Z][\w.'’\"”-]*|van|von|de|der|del|da|di|du|la|le)\s+)*)$",
+    m = re.search(r"(?:^|[.!?][\"”’)]*\s*)((?:(?:[\"“(]?[A-Z][\w.'’\"”-]*|van|von|de|der|del|da|di|du|la|le)\s+)*)$",
                   sentence[:a])
-    if not m:
-        return None
-    return m.start(1)
+    if m:
+        return m.start(1)
+    # "James Dixon Swan (born 1956), better known as Jimmy Barnes, is a ...": from the sentence's start.
+    m = re.search(r"(?:^|[.!?][\"”’)]*\s*)([A-Z][^.!?]*?),?\s+(?:better |also |professionally )?known as\s+$",
+                  sentence[:a])
+    return m.start(1) if m else None
 
 
 def _accounts(options: tuple[str, ...], ranked: list[Evidence]) -> list[_Account | None]:
@@ -169,7 +174,7 @@ def _accounts(options: tuple[str, ...], ranked: list[Evidence]) -> list[_Account
     for source, sentences in by_source.items():
         for i, e in enumerate(sentences):
             for o, option in enumerate(options):
-                for a, _ in _mentions(option, e.text):
+                for a, _ in _mentions(option, e.text, options[:o] + options[o + 1:]):
                     at = _subject_start(e.text, a)
                     if at is not None:
                         opened.append((rank[id(e)], source, i, at, o))
@@ -196,7 +201,7 @@ def _accounts(options: tuple[str, ...], ranked: list[Evidence]) -> list[_Account
             if b < len(e.text) or any(k == j + 1 for k, _ in stops):
                 break
         named = sentences[i]
-        m = _mentions(option, named.text[at:])[0]
+        m = _mentions(option, named.text[at:], options[:o] + options[o + 1:])[0]
         out.append(_Account(option, named, named.text[at: at + m[1]], text.strip(), tuple(cited)))
     return out
 
