@@ -57,7 +57,7 @@ Syrian Taiwanese Thai Turkish Ukrainian Uruguayan Venezuelan Vietnamese Welsh"""
 # Nationalities that overlap (a Scot is British; Northern Ireland is Irish and British): never a "No".
 _OVERLAPPING = frozenset("British English Scottish Welsh Irish".split())
 _COPULA = re.compile(r"\b(?:is|was|are|were)\s+(?:an?|the|one of the)\s+((?:[\w-]+\s+){0,3}[\w-]+)")
-_NEGATION = re.compile(r"\b(?:not|never|no longer|neither|nor)\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|never|no longer|neither|nor)\b(?!-)", re.IGNORECASE)  # "not-for-profit" is no negation
 
 
 def options_of(question: str) -> tuple[tuple[str, ...], bool]:
@@ -97,7 +97,7 @@ def _trim(words: list[str]) -> str:
         words = words[1:]
     while words and (words[-1].lower() in _JOINERS or words[-1] in _DEMONYMS):  # "Kings of Leon American rock"
         words = words[:-1]
-    return " ".join(words) if words and any(_capital(w) for w in words) else ""
+    return " ".join(words) if re.search(r"[A-Z]", " ".join(words)) else ""  # "2 or 5" names nothing
 
 
 def _name_before(text: str) -> str:
