@@ -202,7 +202,10 @@ def _accounts(options: tuple[str, ...], ranked: list[Evidence]) -> list[_Account
                 break
         named = sentences[i]
         m = _mentions(option, named.text[at:], options[:o] + options[o + 1:])[0]
-        out.append(_Account(option, named, named.text[at: at + m[1]], text.strip(), tuple(cited)))
+        name = named.text[at: at + m[1]]
+        if re.search(r"[(),;{}]", name):  # "James Dixon Swan (born 1956), better known as Jimmy Barnes"
+            name = named.text[at + m[0]: at + m[1]]
+        out.append(_Account(option, named, name, text.strip(), tuple(cited)))
     return out
 
 
