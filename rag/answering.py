@@ -2,7 +2,9 @@
 to the question, finds in the best one the span that answers it (a name, place, number, date, a
 reason...), checks that the question's own constraints (years, numbers, names) hold in that
 evidence, and either answers, leading with the span and citing the sentence, or abstains and
-lists the nearest passages. It needs no LLM and is what every other backend falls back to.
+lists the nearest passages. A choice or yes/no question ("Who was born first, X or Y?") is
+answered from each option's sentence by rag/choices.py. It needs no LLM and is what every other
+backend falls back to.
 
 It does not retrieve (rag/retrieval.py), rewrite follow-ups (rag/followups.py) or call a model
 (rag/llm_answer.py).
