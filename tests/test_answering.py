@@ -324,3 +324,11 @@ def test_choice_whose_options_the_evidence_does_not_describe_leads_with_no_other
     text = "Saint Motel is an American indie pop band from Los Angeles whose members met at film school."
     answer = read(seed_assistant, "Which band has more members, Saint Motel or Curve?", text)
     assert answer.text.startswith("Saint Motel is an American") and "Los Angeles. [" not in answer.text
+
+
+@pytest.mark.parametrize("text,lead", [
+    ("Calochone is a genus of flowering plants in the Rubiaceae family.", "Yes. [1]"),
+    ("Calochone is not a plant: the name is given to a genus of fungi.", "Calochone is not"),
+])
+def test_is_x_a_y_says_yes_only_when_the_sentence_says_so_without_negation(seed_assistant, text, lead):
+    assert read(seed_assistant, "Is Calochone a plant?", text).text.startswith(lead)
