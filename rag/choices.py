@@ -375,6 +375,16 @@ def _yes_no(q: Question, accounts: list[_Account]) -> str | None:
     words = _words(q) - {stem(w.lower()) for w in asked}
     if any(_NEGATION.search(a.text) for a in accounts):
         return None
-    if words and all(words <= stems(a.text) for a in accounts):
+    if words and all(_close(words, a.text) for a in accounts):
         return "Yes."
     return "Yes." if asked and not words else None
+
+
+def _close(words: set[str], text: str) -> bool:
+    """All the words occur in the text close together (within twice their number, and two, words),
+    as one phrase would: "an American punk rock musician" holds "American punk rock musicians";
+    words scattered over a three-sentence account do not. Still words, not meaning: a "Yes." from
+    them needs each option's account to hold them, and no negation."""
+    tokens = [stem(t.lower()) for t in re.findall(r"\w+", text)]
+    width = 2 * len(words) + 2
+    return any(words <= set(tokens[i: i + width]) for i in range(max(1, len(tokens) - width + 1)))
