@@ -273,7 +273,7 @@ def choice_parts(q: Question, ranked: list[Evidence]) -> tuple[Parts, str] | Non
     accounts = _accounts(q.options, ranked)
     if None in accounts:
         return None  # an option the evidence does not describe: nothing to weigh it by
-    found = [a for a in accounts if a is not None]
+    found = [a for a in accounts if a is not None]  # all of them
     cited = _cite_all(found)
     if q.yes_no:
         verdict = _yes_no(q, found)
@@ -294,10 +294,11 @@ def _decide(q: Question, accounts: list[_Account]) -> tuple[_Account | None, str
     """The option the accounts' years, numbers or words favour, or None and why not."""
     low = q.text.lower()
     more, fewer = _MORE.search(low), _FEWER.search(low)
-    if more or fewer:
-        noun = stems(" ".join((more or fewer).group(1).split(",")[0].split()[:3]))
-        values = [_count(a, noun) for a in accounts]
-        what = "number of " + " ".join((more or fewer).group(1).split(",")[0].split()[:3])
+    if (more or fewer) and "more recent" not in low:
+        phrase = " ".join((more or fewer).group(1).split(",")[0].split()[:3])
+        values = [_count(a, stems(phrase)) for a in accounts]
+        # "number of members"; for "more valuable", "more often" no noun is counted: "figure".
+        what = f"number of {phrase}" if phrase.endswith("s") else "figure"
         pick = max if more else min
     elif _EARLIER.search(low) or _LATER.search(low):
         verbs = _words(q)
