@@ -2,7 +2,9 @@
 to the question, finds in the best one the span that answers it (a name, place, number, date, a
 reason...), checks that the question's own constraints (years, numbers, names) hold in that
 evidence, and either answers, leading with the span and citing the sentence, or abstains and
-lists the nearest passages. It needs no LLM and is what every other backend falls back to.
+lists the nearest passages. A choice or yes/no question ("Who was born first, X or Y?") is
+answered from each option's sentence by rag/choices.py. It needs no LLM and is what every other
+backend falls back to.
 
 It does not retrieve (rag/retrieval.py), rewrite follow-ups (rag/followups.py) or call a model
 (rag/llm_answer.py).
@@ -14,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
+from .choices import choice_parts, options_of
 from .text import flatten, split_sentences, stem, stems, terms, tokenize
 from .types import Answer, AnswerSentence, Citation, Evidence, Passage, Question
 
@@ -136,8 +139,9 @@ def analyse(question: str) -> Question:
         if words:
             names.append(" ".join(words))
     numbers = tuple(dict.fromkeys(n.replace(",", "") for n in _Q_NUMBER.findall(q)))
+    options, yes_no = options_of(q)
     return Question(text=q, kind=kind, subject=subject, names=tuple(dict.fromkeys(names)), numbers=numbers,
-                    asks_code=bool(_CODE_WORDS.search(q)), focus=focus)
+                    asks_code=bool(_CODE_WORDS.search(q)), focus=focus, options=options, yes_no=yes_no)
 
 
 def _kind_of_noun(word: str) -> str:
@@ -425,7 +429,12 @@ class ExtractiveAnswerer:
         """The answer from already ranked evidence: the best sentences, or an abstention."""
         if self.should_abstain(ranked):
             return abstention(passages, self.notice)
+        decided = choice_parts(self.question, ranked) if self.question else None
+        if decided is not None:  # "X or Y?", "are X and Y both ...?": each option's sentence, cited
+            return choice_answer(*decided)
         chosen = self.choose(ranked)
+        if self.question and self.question.options:  # a span that is no option does not answer "X or Y?"
+            return compose([(e.text, (e,)) for e in chosen], "none")
         other = disagreement(ranked, chosen)
         if other is not None:
             return replace(cited_answer(chosen + [other]),
@@ -503,6 +512,16 @@ def lead_parts(evidence: list[Evidence]) -> list[tuple[str, tuple[Evidence, ...]
     if span and len(span) < 0.8 * len(flatten(best.text)):
         parts.append((span[:1].upper() + span[1:] + ("" if span.endswith((".", "!", "?")) else "."), (best,)))
     return parts + [(e.text, (e,)) for e in evidence]
+
+
+def choice_answer(parts: list[tuple[str, tuple[Evidence, ...]]], notice: str = "") -> Answer:
+    """The answer to a choice or yes/no question from `rag.choices.choice_parts`. A "Yes."/"No."
+    lead is the reader's own words, drawn from the values the cited sentences state: it is marked
+    as not quoted, however it compares with their text."""
+    answer = compose(parts, "none", notice)
+    if parts and parts[0][0] in ("Yes.", "No."):
+        answer.sentences[0] = replace(answer.sentences[0], quoted=False)
+    return answer
 
 
 def cited_answer(evidence: list[Evidence], backend: str = "none") -> Answer:

@@ -116,6 +116,10 @@ class Question:
     numbers: tuple[str, ...] = ()  # years and other numbers the question mentions
     asks_code: bool = False  # a question about a command, function or option may be answered by code
     focus: str = ""  # the noun of "which show ...?": where the answer is named ("the show Squid Game")
+    # The named things a choice question asks between ("Who was born first, X or Y?") or a yes/no
+    # question names together ("Are X and Y both American?"); see `rag.choices`.
+    options: tuple[str, ...] = ()
+    yes_no: bool = False  # the question asks yes or no ("Are X and Y both ...?", "Is X a Y?")
 
 
 @dataclass(frozen=True)

@@ -233,3 +233,102 @@ def test_ranking_puts_a_code_line_last_for_a_prose_question(seed_assistant):
     reader = ExtractiveAnswerer(seed_assistant.embedder, idf=lambda t: 1.0)
     ranked = reader.rank("What does frobnicate convert invoices into?", [passage(text)])
     assert ranked[0].text.startswith("Frobnicate converts") and ranked[-1].text.startswith("$ pip")
+
+
+# ---- choice and yes/no questions (issue 11), over hand-written passages -----------------------------
+MAGAZINES = ("Arthur's Magazine (1844–1846) was an American literary periodical published in Philadelphia. "
+             "First for Women is a woman's magazine published by Bauer Media Group in the USA.")
+
+
+def read(seed_assistant, question, text):
+    from rag.answering import ExtractiveAnswerer
+
+    reader = ExtractiveAnswerer(seed_assistant.embedder, idf=lambda t: 1.0, threshold=0.0)
+    passages = [passage(text)]
+    return reader.select(reader.rank(question, passages), passages)
+
+
+@pytest.mark.parametrize("question,options,yes_no", [
+    ("Which magazine was started first, Arthur's Magazine or First for Women?",
+     ("Arthur's Magazine", "First for Women"), False),
+    ("Who was born first Neil LaBute or H. Bruce Humberstone?", ("Neil LaBute", "H. Bruce Humberstone"), False),
+    ("Were Scott Derrickson and Ed Wood of the same nationality?", ("Scott Derrickson", "Ed Wood"), True),
+    ("Are both The New Pornographers and Kings of Leon American rock bands?",
+     ("New Pornographers", "Kings of Leon"), True),
+    ("Is Paris a city?", ("Paris",), True),
+    ("Was the president who appointed Thomas C. Mann a democrat or a republican?", (), False),
+    ("Gülhane Park and Zografeion Lyceum, are located in which country?", (), False),
+])
+def test_question_options_are_the_names_either_side_of_or_and_and(question, options, yes_no):
+    q = analyse(question)
+    assert (q.options, q.yes_no) == (options, yes_no)
+
+
+def test_choice_decided_by_years_leads_with_the_earlier_option_and_cites_both(seed_assistant):
+    answer = read(seed_assistant, "Which magazine was started first, Arthur's Magazine or First for Women?",
+                  MAGAZINES + " The magazine was started in 1989.")
+    assert answer.text.startswith("Arthur's Magazine. [1]")
+    assert answer.sentences[0].quoted and answer.sentences[0].text.rstrip(".") in answer.citations[0].quote
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "1844" in quotes and "started in 1989" in quotes and not answer.notice
+
+
+def test_choice_later_wins_for_younger(seed_assistant):
+    text = ("Pablo Trapero (born 4 October 1971) is an Argentine film producer. "
+            "Aleksander Ford (24 November 1908 – 4 April 1980) was a Polish film director.")
+    assert read(seed_assistant, "Who is younger, Pablo Trapero or Aleksander Ford?", text).text.startswith(
+        "Pablo Trapero. [1]")
+    assert read(seed_assistant, "Who was born first, Pablo Trapero or Aleksander Ford?", text).text.startswith(
+        "Aleksander Ford. [")
+
+
+def test_choice_without_a_year_for_one_option_cites_both_and_says_what_is_missing(seed_assistant):
+    answer = read(seed_assistant, "Which magazine was started first, Arthur's Magazine or First for Women?",
+                  MAGAZINES)
+    assert answer.text.startswith("Arthur's Magazine (1844–1846) was")
+    assert "First for Women is" in answer.text and answer.citations
+    assert answer.notice == "The documents give a founding year for Arthur's Magazine (1844) but none for First for Women."
+
+
+def test_choice_by_property_leads_with_the_option_whose_sentence_holds_it(seed_assistant):
+    text = ("Adam Clayton Powell is a 1989 American documentary film about the politician. "
+            "The Saimaa Gesture is a 1981 film by Finnish directors about three Finnish rock groups on a tour.")
+    answer = read(seed_assistant, "Which documentary is about Finnish rock groups, Adam Clayton Powell or "
+                                  "The Saimaa Gesture?", text)
+    assert answer.text.startswith("The Saimaa Gesture. [")
+
+
+@pytest.mark.parametrize("second,verdict", [
+    ("Edward Davis Wood Jr. (October 10, 1924 – December 10, 1978) was an American filmmaker and actor.", "Yes."),
+    ("Edward Davis Wood Jr. (October 10, 1924 – December 10, 1978) was a Dutch filmmaker and actor.", "No."),
+])
+def test_same_nationality_is_answered_yes_or_no_from_both_sentences(seed_assistant, second, verdict):
+    text = "Scott Derrickson (born July 16, 1966) is an American director, screenwriter and producer. " + second
+    answer = read(seed_assistant, "Were Scott Derrickson and Ed Wood of the same nationality?", text)
+    assert answer.text.startswith(f"{verdict} [1][2] Scott Derrickson")
+    assert answer.sentences[0].citations == (1, 2) and not answer.sentences[0].quoted
+    assert len(answer.citations) == 2
+
+
+@pytest.mark.parametrize("question", ["Are Calochone and Adlumia both plants?",
+                                      "Were Calochone and Adlumia of the same nationality?"])
+def test_yes_no_without_plain_evidence_for_both_does_not_lead(seed_assistant, question):
+    text = ("Calochone is a genus of flowering plants in the Rubiaceae family. "
+            "Adlumia is a genus of two species in the Papaveraceae family.")
+    answer = read(seed_assistant, question, text)
+    assert answer.text.startswith("Calochone is a genus")
+    assert not re.search(r"\b(?:yes|no)\b", answer.text, re.IGNORECASE) and len(answer.citations) == 2
+
+
+def test_choice_whose_options_the_evidence_does_not_describe_leads_with_no_other_span(seed_assistant):
+    text = "Saint Motel is an American indie pop band from Los Angeles whose members met at film school."
+    answer = read(seed_assistant, "Which band has more members, Saint Motel or Curve?", text)
+    assert answer.text.startswith("Saint Motel is an American") and "Los Angeles. [" not in answer.text
+
+
+@pytest.mark.parametrize("text,lead", [
+    ("Calochone is a genus of flowering plants in the Rubiaceae family.", "Yes. [1]"),
+    ("Calochone is not a plant: the name is given to a genus of fungi.", "Calochone is not"),
+])
+def test_is_x_a_y_says_yes_only_when_the_sentence_says_so_without_negation(seed_assistant, text, lead):
+    assert read(seed_assistant, "Is Calochone a plant?", text).text.startswith(lead)
