@@ -10,8 +10,8 @@ chunking leaves them out), so a summary covers the whole document.
   other sentence), chosen MMR-style so that no two say the same, in document order, each quoted
   and cited.
 - With an LLM (`writer`), map-reduce: the model summarizes each section from its numbered
-  sentences; every sentence it writes is checked with `rag.verification.Verifier` against the
-  sentences it cites and dropped when unsupported; the surviving sentences are reduced to the
+  sentences (a last sentence cut off by the token limit is dropped); every sentence it writes is
+  checked with `rag.verification.Verifier` against the sentences it cites and dropped when unsupported; the surviving sentences are reduced to the
   summary's length by the same centrality and redundancy rule. When nothing survives, the
   extractive summary stands, with a notice.
 - `compare` pairs sentences of two documents that are about the same thing (close in meaning,
@@ -260,9 +260,10 @@ def _map_reduce(sentences: list[Evidence], vectors, k: int, embedder, writer: Wr
     return compose(kept, backend, notice)
 
 
-# A model that copies the way the sentences were shown to it puts each number BEFORE the sentence it
-# restates: "[1] Top IS commanders are moving to Libya. [2] The group ..." (SmolLM2-135M does, on
-# its own lines or on one). rag.verification reads a marker as closing the sentence before it.
+# The prompt (prompts/summarize.md) asks for one point a line, opening with the number of the sentence
+# it restates, the way the sentences are shown: SmolLM2-135M wrote that layout even when asked for
+# numbers at the end, as "[1] Top IS commanders are moving to Libya. [2] The group ...", on its own
+# lines or on one. rag.verification reads a marker as closing the sentence before it.
 _MARKERS = r"(?:\[\d+(?:\s*,\s*\d+)*\][ \t]*)+"
 _OPENS_WITH_MARKER = re.compile(rf"^\s*(?:[-*•]\s*|\d+[.)]\s*)?{_MARKERS}")
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(?:[ \t]*\[\d+(?:\s*,\s*\d+)*\])*(?=\s)")
