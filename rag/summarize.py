@@ -67,7 +67,11 @@ Writer = Callable[[str, str], str]  # (system prompt, user prompt) -> the model'
 # (A semicolon inside a sentence, "p < 0.05" or "x = 3" in a report is prose.)
 _CODE = re.compile(r"[{}]|;\s*$|==|!=|=>|->|\w\(\S*\)|^\s*(?:\$ |>>> |#include|def |class |import |from \S+ import)")
 # A model's sentence about the numbered sentences rather than about the document says nothing.
-_TALK = re.compile(r"\b(?:the|these|those) (?:numbered |given )?(?:sentences?|passages?|section)\b", re.IGNORECASE)
+_TALK = re.compile(r"\b(?:the|these|those)(?: (?:two|three|four|five|\d+|main|most important|key))? "
+                   r"(?:numbered |given |original )?(?:sentences?|passages?|section|points?)\b", re.IGNORECASE)
+# A preamble the model opens a line with: "The two sentences are: ...", "Here are the main points: ..."
+_PREAMBLE = re.compile(r"^[ \t]*(?:here (?:are|is)\b|(?:the|these) (?:\w+ ){0,3}(?:sentences?|points?|summary|passages?)\b)"
+                       r"[^:\n]{0,60}:[ \t]*", re.IGNORECASE | re.MULTILINE)
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
 
 
@@ -238,7 +242,7 @@ def _map_reduce(sentences: list[Evidence], vectors, k: int, embedder, writer: Wr
         numbered = dict(enumerate((sentences[i] for i in rows), start=1))
         shown = "\n".join(f"[{n}] {flatten(e.text)}" for n, e in numbered.items())
         system, user = prompts.load("summarize").render(passages=shown)
-        drafts = [d for d in split_draft(_markers_last(_finished(writer(system, user))))
+        drafts = [d for d in split_draft(_markers_last(_finished(_PREAMBLE.sub("", writer(system, user)))))
                   if len(d.text.split()) >= _MIN_WORDS]
         passages = [NumberedPassage(n, (SourceSentence(e.text, e.source, e.start, e.end, e.page),))
                     for n, e in numbered.items()]

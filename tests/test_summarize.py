@@ -241,19 +241,19 @@ def test_chat_question_asking_to_compare_two_documents_is_answered_with_the_comp
     assert answer.notice.endswith("differ on 2 points.")
 
 
-def test_a_reply_numbering_sentences_before_them_is_read_and_a_sentence_cut_off_is_dropped(seed_assistant, caplog):
-    """SmolLM2 copies the prompt's "[n] sentence" layout and stops at the token limit mid-sentence."""
+def test_a_reply_numbering_sentences_before_them_is_read_its_preamble_and_a_sentence_cut_off_dropped(seed_assistant, caplog):
+    """SmolLM2 writes "[n] sentence" lines after a preamble and stops at the token limit mid-sentence."""
     doc = seed_assistant.document(str(SEED_FILE))
     sentences = document_sentences(doc)
 
     def writer(system: str, user: str) -> str:
         first, second = (re.search(rf"^\[{n}\] (.+)$", user, re.MULTILINE).group(1) for n in (1, 2))
-        return f"[1] {first}\n[2] {second} [3] Kerry said that the group has been largely"
+        return f"Here are the main points:\n[1] {first}\n[2] {second} [3] Kerry said that the group has been largely"
 
     caplog.set_level(logging.INFO, logger="rag.summarize")
     verifier = Verifier(seed_assistant.embedder, seed_assistant.settings.verify_min_similarity)
     answer = summarize(doc, seed_assistant.embedder, writer=writer, verifier=verifier, backend="fake")
-    assert answer.backend == "fake" and "largely" not in answer.text
+    assert answer.backend == "fake" and "largely" not in answer.text and "main points" not in answer.text
     assert any(r.args == ("cut off by the token limit", "[3] Kerry said that the group has been largely")
                for r in caplog.records)
     assert_cited_exactly(seed_assistant, answer)
