@@ -443,7 +443,8 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
         _fail(f"the web server is not available: {e}")
     try:
         run(index=index, llm=llm, host=host, port=port, insecure=insecure, log_questions=log_questions,
-            watch=watch, on_sync=lambda report: typer.echo(_sync_line(report), err=True))
+            watch=watch, on_sync=lambda report: typer.echo(_sync_line(report), err=True),
+            on_stop=lambda error: typer.echo(f"rag: watching stopped: {_safe(error)}", err=True))
     except RagError as e:
         _fail(str(e))
 

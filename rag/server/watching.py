@@ -64,9 +64,10 @@ class Watching:
             Assistant(settings=self.settings).watch(self.folders, self._stop, on_sync=self._synced)
         except RagError as e:
             self.error = str(e)
-            log.warning("watching stopped: %s", e)
             if self.on_stop:
                 self.on_stop(self.error)
+            else:
+                log.warning("watching stopped: %s", e)
 
     def _synced(self, report: IngestReport) -> None:
         last = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
