@@ -293,7 +293,8 @@ class Assistant:
             return llm.complete(llm.chat_model(self.settings), system, user, self.settings)
 
         return summarize(doc, self.embedder, writer=writer, backend=llm.backend_name(self.settings),
-                         verifier=Verifier(self.embedder, self.settings.verify_min_similarity))
+                         verifier=Verifier(self.embedder, self.settings.verify_min_similarity),
+                         section_chars=self.settings.summary_section_chars)
 
     def compare(self, a: str | Path, b: str | Path) -> Answer:
         """What documents `a` and `b` say differently about the same points (another number,

@@ -439,31 +439,18 @@ def serve(index: IndexOpt = None, llm: LlmOpt = None,
               help="Also log each question's text (the access log never holds it otherwise).")] = False,
           ) -> None:
     """Serve the chat page and the HTTP API."""
-    import threading
-
     from .errors import RagError
 
     try:
         from .server import run
     except ImportError as e:
         _fail(f"the web server is not available: {e}")
-    stop = threading.Event()
-    if watch:
-        watcher = _assistant(index)
-
-        def keep_in_step() -> None:
-            try:
-                watcher.watch(watch, stop, on_sync=lambda report: typer.echo(_sync_line(report), err=True))
-            except RagError as e:
-                typer.echo(f"rag: watching stopped: {_safe(str(e))}", err=True)
-
-        threading.Thread(target=keep_in_step, name="rag-watch", daemon=True).start()
     try:
-        run(index=index, llm=llm, host=host, port=port, insecure=insecure, log_questions=log_questions)
+        run(index=index, llm=llm, host=host, port=port, insecure=insecure, log_questions=log_questions,
+            watch=watch, on_sync=lambda report: typer.echo(_sync_line(report), err=True),
+            on_stop=lambda error: typer.echo(f"rag: watching stopped: {_safe(error)}", err=True))
     except RagError as e:
         _fail(str(e))
-    finally:
-        stop.set()
 
 
 def _show_library_logs() -> None:

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     llm_passages: int = Field(4, ge=1)  # numbered evidence passages shown to the model
     llm_max_tokens: int = Field(64, ge=8)
     llm_temperature: float = Field(0.0, ge=0.0)  # greedy: the same question gets the same draft
+    # `rag summarize` with a model: characters of numbered sentences shown per map step (about
+    # 1,000 tokens at 4,000). Smaller means more, cheaper calls; a long document's sections grow so
+    # that a summary costs at most 12 calls (rag/summarize.py).
+    summary_section_chars: int = Field(4000, ge=200)
     # The evidence sentences follow the model's answer, quoted, unless the model already said them.
     llm_keep_evidence: bool = True
     # Verification: an answer sentence must share its names/numbers/dates with a cited passage and

@@ -143,10 +143,14 @@ def chat_model(settings: Settings, *, temperature: float | None = None) -> BaseC
         if not settings.openai_base_url and not settings.openai_api_key:
             raise BackendUnavailable(f"RAG_LLM={name} needs OPENAI_API_KEY (for api.openai.com) or "
                                      "RAG_OPENAI_BASE_URL (for a local OpenAI-compatible server)")
+        # langchain-openai sends the limit as `max_completion_tokens` only, which OpenAI-compatible
+        # servers such as llama.cpp's (llama-cpp-python 0.3) ignore: they then wrote until the context
+        # was full (a 64-token summary call took 40 s). A local server also gets `max_tokens`.
+        extra = {"max_tokens": settings.llm_max_tokens} if settings.openai_base_url else None
         # Local servers ignore the key, but the client insists on one.
         return ChatOpenAI(model=model, base_url=settings.openai_base_url, api_key=settings.openai_api_key or "none",
                           temperature=temp, max_tokens=settings.llm_max_tokens, timeout=settings.llm_timeout_s,
-                          max_retries=0)
+                          max_retries=0, extra_body=extra)
     raise ConfigError(f"unknown RAG_LLM value {settings.llm!r}: use none, local, ollama:MODEL or openai:MODEL")
 
 

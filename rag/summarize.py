@@ -10,8 +10,8 @@ chunking leaves them out), so a summary covers the whole document.
   other sentence), chosen MMR-style so that no two say the same, in document order, each quoted
   and cited.
 - With an LLM (`writer`), map-reduce: the model summarizes each section from its numbered
-  sentences; every sentence it writes is checked with `rag.verification.Verifier` against the
-  sentences it cites and dropped when unsupported; the surviving sentences are reduced to the
+  sentences (a last sentence cut off by the token limit is dropped); every sentence it writes is
+  checked with `rag.verification.Verifier` against the sentences it cites and dropped when unsupported; the surviving sentences are reduced to the
   summary's length by the same centrality and redundancy rule. When nothing survives, the
   extractive summary stands, with a notice.
 - `compare` pairs sentences of two documents that are about the same thing (close in meaning,
@@ -56,7 +56,6 @@ _REDUNDANT = 0.85  # a sentence this close to one already chosen repeats it
 _SAME_POINT = 0.6
 _MAX_PAIRS = 8
 _NEAREST = 3  # sentences of B each sentence of A is compared with
-_SECTION_CHARS = 4000  # what the model is shown per map step: about 1,000 tokens of sentences
 _MAX_SECTIONS = 12  # a longer document gets longer sections, so a summary costs at most 12 model calls
 _SECTION_SENTENCES = 30
 
@@ -68,7 +67,11 @@ Writer = Callable[[str, str], str]  # (system prompt, user prompt) -> the model'
 # (A semicolon inside a sentence, "p < 0.05" or "x = 3" in a report is prose.)
 _CODE = re.compile(r"[{}]|;\s*$|==|!=|=>|->|\w\(\S*\)|^\s*(?:\$ |>>> |#include|def |class |import |from \S+ import)")
 # A model's sentence about the numbered sentences rather than about the document says nothing.
-_TALK = re.compile(r"\b(?:the|these|those) (?:numbered |given )?(?:sentences?|passages?|section)\b", re.IGNORECASE)
+_TALK = re.compile(r"\b(?:the|these|those)(?: (?:two|three|four|five|\d+|main|most important|key))? "
+                   r"(?:numbered |given |original )?(?:sentences?|passages?|section|points?)\b", re.IGNORECASE)
+# A preamble the model opens a line with: "The two sentences are: ...", "Here are the main points: ..."
+_PREAMBLE = re.compile(r"^[ \t]*(?:here (?:are|is)\b|(?:the|these) (?:\w+ ){0,3}(?:sentences?|points?|summary|passages?)\b)"
+                       r"[^:\n]{0,60}:[ \t]*", re.IGNORECASE | re.MULTILINE)
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
 
 
@@ -172,13 +175,15 @@ def central(sentences: list, vectors, k: int, centroid=None) -> list[int]:
 
 
 # ---- summarize -----------------------------------------------------------------------------------
-def summarize(doc, embedder, *, writer: Writer | None = None, verifier=None, backend: str = "none") -> Answer:
+def summarize(doc, embedder, *, writer: Writer | None = None, verifier=None, backend: str = "none",
+              section_chars: int = 4000) -> Answer:
     """A cited summary of the whole of `doc` (a `Document` or the store's `StoredDocument`).
 
     Args:
         writer: the chat model, as (system, user) -> reply; None for the extractive summary.
         verifier: a `rag.verification.Verifier`, needed with `writer`.
         backend: the name the answer carries when the model wrote it.
+        section_chars: characters of sentences the model is shown per call (`Settings.summary_section_chars`).
     """
     sentences = document_sentences(doc)
     if not sentences:
@@ -190,7 +195,7 @@ def summarize(doc, embedder, *, writer: Writer | None = None, verifier=None, bac
         from .errors import BackendUnavailable
 
         try:
-            answer = _map_reduce(sentences, vectors, k, embedder, writer, verifier, backend)
+            answer = _map_reduce(sentences, vectors, k, embedder, writer, verifier, backend, section_chars)
         except BackendUnavailable as e:
             return _extractive(sentences, vectors, k, f"LLM unavailable, showing an extractive summary. {e}")
         if answer is not None:
@@ -205,11 +210,11 @@ def _extractive(sentences: list[Evidence], vectors, k: int, notice: str = "") ->
     return compose([(e.text, (e,)) for e in chosen], "none", notice)
 
 
-def sections(sentences: list[Evidence]) -> list[list[int]]:
-    """Indices of consecutive sentences in runs of about `_SECTION_CHARS` (longer runs for a long
+def sections(sentences: list[Evidence], chars: int = 4000) -> list[list[int]]:
+    """Indices of consecutive sentences in runs of about `chars` characters (longer runs for a long
     document, so there are at most `_MAX_SECTIONS`)."""
     total = sum(len(e.text) for e in sentences)
-    size = max(_SECTION_CHARS, math.ceil(total / _MAX_SECTIONS))
+    size = max(chars, math.ceil(total / _MAX_SECTIONS))
     out: list[list[int]] = [[]]
     used = 0
     for i, e in enumerate(sentences):
@@ -222,7 +227,7 @@ def sections(sentences: list[Evidence]) -> list[list[int]]:
 
 
 def _map_reduce(sentences: list[Evidence], vectors, k: int, embedder, writer: Writer, verifier,
-                backend: str) -> Answer | None:
+                backend: str, section_chars: int = 4000) -> Answer | None:
     """Map: the model summarizes each section from its numbered sentences; only sentences that
     pass verification against the sentences they cite are kept. Reduce: the kept sentences most
     central to the whole document, at most `k`, in document order. None when nothing passed."""
@@ -231,19 +236,21 @@ def _map_reduce(sentences: list[Evidence], vectors, k: int, embedder, writer: Wr
 
     kept: list[tuple[str, tuple[Evidence, ...]]] = []
     dropped = 0
-    for rows in sections(sentences):
+    for rows in sections(sentences, section_chars):
         if len(rows) > _SECTION_SENTENCES:  # too many to number: the section's own most central ones
             rows = [rows[i] for i in central(rows, vectors[rows], _SECTION_SENTENCES)]
         numbered = dict(enumerate((sentences[i] for i in rows), start=1))
         shown = "\n".join(f"[{n}] {flatten(e.text)}" for n, e in numbered.items())
         system, user = prompts.load("summarize").render(passages=shown)
-        drafts = [d for d in split_draft(writer(system, user)) if len(d.text.split()) >= _MIN_WORDS]
+        drafts = [d for d in split_draft(_markers_last(_finished(_PREAMBLE.sub("", writer(system, user)))))
+                  if len(d.text.split()) >= _MIN_WORDS]
         passages = [NumberedPassage(n, (SourceSentence(e.text, e.source, e.start, e.end, e.page),))
                     for n, e in numbered.items()]
         for check in verifier.check(drafts, passages):
             if not check.supported or _TALK.search(check.draft.text):
                 dropped += 1
-                log.info("summary sentence not shown (%s): %s", check.reason, check.draft.text)
+                reason = check.reason if not check.supported else "about the sentences shown, not the document"
+                log.info("summary sentence not shown (%s): %s", reason, check.draft.text)
                 continue
             kept.append((check.draft.text, tuple(numbered[n] for n in check.cited)))
     if not kept:
@@ -255,6 +262,46 @@ def _map_reduce(sentences: list[Evidence], vectors, k: int, embedder, writer: Wr
     notice = (f"{dropped} sentence(s) of the model's summary were not supported by the sentences they cite "
               "and were removed.") if dropped else ""
     return compose(kept, backend, notice)
+
+
+# The prompt (prompts/summarize.md) asks for one point a line, opening with the number of the sentence
+# it restates, the way the sentences are shown: SmolLM2-135M wrote that layout even when asked for
+# numbers at the end, as "[1] Top IS commanders are moving to Libya. [2] The group ...", on its own
+# lines or on one. rag.verification reads a marker as closing the sentence before it.
+_MARKERS = r"(?:\[\d+(?:\s*,\s*\d+)*\][ \t]*)+"
+_OPENS_WITH_MARKER = re.compile(rf"^\s*(?:[-*•]\s*|\d+[.)]\s*)?{_MARKERS}")
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(?:[ \t]*\[\d+(?:\s*,\s*\d+)*\])*(?=\s)")
+_STOP_ONLY = re.compile(r"[.!?][\"'”’)]*(?=\s)")
+_ENDED = re.compile(r"(?:[.!?][\"'”’)]*|\])\s*$")
+
+
+def _markers_last(reply: str) -> str:
+    """A reply that opens with a marker has its markers before their sentences: each is moved
+    after the text it opens ("[2] Sentence." -> "Sentence. [2]"), where rag.verification reads it.
+    A reply in the asked-for order is returned as written."""
+    if not _OPENS_WITH_MARKER.match(reply):
+        return reply
+    parts = re.split(rf"({_MARKERS})", reply)
+    out = []
+    for markers, text in zip(parts[1::2], parts[2::2]):
+        text = re.sub(r"\s*(?:[-*•]|\d+[.)])?\s*$", "", text.strip())  # the next line's bullet
+        if re.search(r"\w", text):  # each item is a sentence, with its stop: "... Eid/Getty." [1]
+            out.append(f"{text}{'' if _STOP.search(text) else '.'} {markers.strip()}")
+    return "\n".join(out)
+
+
+def _finished(reply: str) -> str:
+    """The reply without a last sentence cut off by the token limit ("... influenced by the")."""
+    reply = reply.rstrip()
+    if not reply or _ENDED.search(reply):
+        return reply
+    # Markers after a stop close that sentence, unless the reply puts them before their sentences.
+    stops = _STOP_ONLY if _OPENS_WITH_MARKER.match(reply) else _SENTENCE_END
+    ends = [m.end() for m in stops.finditer(reply)] + [reply.rfind("\n")]
+    cut = max(ends, default=-1)
+    cut = max(cut, 0)
+    log.info("summary sentence not shown (%s): %s", "cut off by the token limit", reply[cut:].strip())
+    return reply[:cut]
 
 
 # ---- compare ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="rag-tests-data-")
 from rag import Assistant  # noqa: E402
 
 from reliability_support import RagCli  # noqa: E402
-from support import SEED_FILE, SEEDS  # noqa: E402
+from support import SEED_FILE, SEEDS, llama_cpp_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +50,14 @@ def seed_index_dir(tmp_path_factory) -> Path:
 def local_assistant(seed_index_dir) -> Assistant:
     """The bundled SmolLM2 (RAG_LLM=local) answering over the seed index."""
     return Assistant(index_dir=seed_index_dir, llm="local", seed_dir=SEEDS)
+
+
+@pytest.fixture(scope="session")
+def llama_server_url(tmp_path_factory) -> str:
+    """The /v1 URL of a real llama.cpp server (`python -m llama_cpp.server`) serving the bundled
+    SmolLM2 GGUF as model "smollm2", started once per session."""
+    with llama_cpp_server(tmp_path_factory.mktemp("llama-server")) as url:
+        yield url
 
 
 @pytest.fixture

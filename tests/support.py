@@ -242,6 +242,31 @@ def running_server(cmd: list[str], log: Path, ready: Callable[[], bool], timeout
             proc.wait()
 
 
+@contextmanager
+def llama_cpp_server(log_dir: Path):
+    """llama.cpp's own OpenAI-compatible server (`python -m llama_cpp.server`) serving the bundled
+    SmolLM2 GGUF on 127.0.0.1 as model "smollm2", for the length of the block; yields its /v1 URL."""
+    import sys
+    import urllib.request
+
+    from rag.llm import smollm2_path
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_threads", "2", "--n_ctx", "2048", "--model_alias", "smollm2"]
+
+    def ready() -> bool:
+        try:
+            urllib.request.urlopen(f"{url}/models", timeout=2).read()
+            return True
+        except OSError:
+            return False
+
+    with running_server(cmd, log_dir / "server.log", ready, 90):
+        yield url
+
+
 def bench_module(name: str):
     """A script of bench/ imported as a module (bench/ is not a package)."""
     import importlib.util

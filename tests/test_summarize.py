@@ -5,12 +5,13 @@ a number and a name; and the router that sends "summarize X" / "compare X and Y"
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
 
 from rag import Assistant, DocumentNotFound
-from rag.summarize import difference, document_sentences, match_source, route, summarize
+from rag.summarize import difference, document_sentences, match_source, route, sections, summarize
 from rag.types import SourceInfo
 from rag.verification import DraftSentence, NumberedPassage, SourceSentence, Verifier
 from support import SEED_FILE, make_report_pdf
@@ -238,3 +239,123 @@ def test_chat_question_asking_to_compare_two_documents_is_answered_with_the_comp
     answer = assistant.ask("What are the differences between city-report and newspaper.txt?")
     assert answer.text == assistant.compare(folder / "city-report.txt", folder / "newspaper.txt").text
     assert answer.notice.endswith("differ on 2 points.")
+
+
+def test_a_reply_numbering_sentences_before_them_is_read_its_preamble_and_a_sentence_cut_off_dropped(seed_assistant, caplog):
+    """SmolLM2 writes "[n] sentence" lines after a preamble and stops at the token limit mid-sentence."""
+    doc = seed_assistant.document(str(SEED_FILE))
+    sentences = document_sentences(doc)
+
+    def writer(system: str, user: str) -> str:
+        first, second = (re.search(rf"^\[{n}\] (.+)$", user, re.MULTILINE).group(1) for n in (1, 2))
+        return f"Here are the main points:\n[1] {first}\n[2] {second} [3] Kerry said that the group has been largely"
+
+    caplog.set_level(logging.INFO, logger="rag.summarize")
+    verifier = Verifier(seed_assistant.embedder, seed_assistant.settings.verify_min_similarity)
+    answer = summarize(doc, seed_assistant.embedder, writer=writer, verifier=verifier, backend="fake")
+    assert answer.backend == "fake" and "largely" not in answer.text and "main points" not in answer.text
+    assert any(r.args == ("cut off by the token limit", "[3] Kerry said that the group has been largely")
+               for r in caplog.records)
+    assert_cited_exactly(seed_assistant, answer)
+    assert [answer.citations[s.citations[0] - 1].quote for s in answer.sentences][:1] == [sentences[0].text]
+
+
+# ---- map-reduce with a real model -------------------------------------------------------------------
+# The bundled SmolLM2-135M served by llama.cpp's own OpenAI-compatible server (`llama_server_url`,
+# tests/conftest.py) writes the section summaries. Sections are kept small and replies short
+# (RAG_SUMMARY_SECTION_CHARS=1400, 48 tokens) so the whole document costs a few short calls.
+TOWN_REPORT = """# Harbour Town: a year in review
+
+## Water supply
+
+The Harbour Water Board treated 412 million litres of drinking water in 2024, most of it from the northern reservoir.
+A dry summer lowered the reservoir to 38 percent of its capacity in August, the lowest level since 2003.
+Leak detection crews found and repaired 96 broken mains in the eastern district during the year.
+The new filtration plant at Kessel opened in March and now treats a third of the town's water.
+Complaints about the taste of tap water fell from 140 in 2023 to 61 in 2024 after the plant opened.
+
+## Public transport
+
+The town council added two electric bus lines in 2024, linking the harbour with the railway station and the hospital.
+Ridership on the town's buses grew by 14 percent compared with the year before.
+Night buses now run every thirty minutes on Friday and Saturday nights until three in the morning.
+The council froze ticket prices for the second year in a row, so a single fare still costs 1.80 euros.
+The ferry to Gull Island was out of service for six weeks in the spring while its engines were rebuilt.
+
+## Housing and building
+
+Builders finished 230 new homes in Harbour Town in 2024, against a target of 300.
+Most of the new homes are flats in the former shipyard district along the western quay.
+Rents in the town rose by 6 percent on average, faster than wages, which rose by 4 percent.
+A fire in an empty warehouse on Dock Street in October destroyed the building but injured no one.
+The historic fish market was restored with the help of a national heritage fund and reopened in June.
+"""
+
+
+@pytest.fixture(scope="module")
+def served_model(llama_server_url, tmp_path_factory):
+    """An Assistant whose LLM is the llama.cpp server, over the seed article and the town report."""
+    folder = tmp_path_factory.mktemp("summarize-llm")
+    report_path = folder / "harbour-town-report.md"
+    report_path.write_text(TOWN_REPORT, encoding="utf-8")
+    assistant = Assistant(index_dir=folder / "index", llm="openai:smollm2", openai_base_url=llama_server_url,
+                          llm_timeout_s=120, llm_max_tokens=48, summary_section_chars=1400)
+    assert not assistant.ingest([SEED_FILE, report_path]).failed
+    return assistant, str(report_path)
+
+
+@pytest.fixture
+def rejected_summary_sentences(caplog):
+    """(reason, sentence) for each sentence the model wrote that rag.summarize did not show
+    (unsupported, about the prompt, or cut off by the token limit), while the test ran."""
+    caplog.set_level(logging.INFO, logger="rag.summarize")
+
+    def collect() -> list[tuple[str, str]]:
+        return [r.args for r in caplog.records if r.name == "rag.summarize" and "not shown" in r.msg]
+
+    return collect
+
+
+def model_calls(assistant: Assistant, source: str) -> int:
+    doc = assistant.document(source)
+    return len(sections(document_sentences(doc), assistant.settings.summary_section_chars))
+
+
+def assert_no_rejected_sentence_shown(rejected: list[tuple[str, str]], answer) -> None:
+    shown = " ".join(answer.text.split())
+    for _, sentence in rejected:
+        assert " ".join(sentence.split()) not in shown, sentence
+
+
+@pytest.mark.parametrize("which", ["seed article", "town report"])
+def test_a_served_model_summary_shows_only_verified_sentences_each_cited_exactly(served_model, which,
+                                                                                 rejected_summary_sentences):
+    assistant, report_source = served_model
+    source = str(SEED_FILE) if which == "seed article" else report_source
+    assert model_calls(assistant, source) >= 2  # map-reduce over several sections, not one call
+    answer = assistant.summarize(source)
+    assert_cited_exactly(assistant, answer)  # not empty; every sentence cited, exact and supported
+    assert all(c.source == source for c in answer.citations)
+    rejected = rejected_summary_sentences()
+    assert_no_rejected_sentence_shown(rejected, answer)
+    unsupported = [r for r in rejected if not r[0].startswith("cut off")]
+    if answer.backend == "openai:smollm2":  # the model's own sentences, those that passed
+        assert (f"{len(unsupported)} sentence(s)" in answer.notice) if unsupported else not answer.notice
+    else:  # nothing the model wrote passed: the quoted summary, and a notice saying so
+        assert answer.backend == "none" and "extractive summary" in answer.notice and rejected
+
+
+def test_when_no_sentence_of_a_served_model_passes_the_extractive_summary_is_shown_with_a_notice(
+        served_model, rejected_summary_sentences):
+    assistant, _ = served_model
+    # Closer than any two different sentences can be (cosine <= 1): every sentence the model writes fails.
+    strict = Assistant(index_dir=assistant.settings.index_dir, llm="openai:smollm2",
+                       openai_base_url=assistant.settings.openai_base_url, llm_timeout_s=120, llm_max_tokens=48,
+                       summary_section_chars=4000, verify_min_similarity=1.5)
+    answer = strict.summarize(str(SEED_FILE))
+    rejected = rejected_summary_sentences()
+    assert rejected, "the model wrote nothing: the fallback was not reached through verification"
+    assert answer.backend == "none" and "showing an extractive summary" in answer.notice
+    assert answer.text == Assistant(index_dir=assistant.settings.index_dir).summarize(str(SEED_FILE)).text
+    assert_no_rejected_sentence_shown(rejected, answer)
+    assert_cited_exactly(assistant, answer)

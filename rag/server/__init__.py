@@ -20,10 +20,12 @@ def is_loopback(host: str) -> bool:
 
 
 def run(index: str | Path | None = None, llm: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-        insecure: bool = False, log_questions: bool = False) -> None:
+        insecure: bool = False, log_questions: bool = False, watch: list[Path] | None = None,
+        on_sync=None, on_stop=None) -> None:
     """Serve until interrupted, printing one access-log line per request (with each question's
     text only when `log_questions`). Without RAG_API_KEY, refuses a non-loopback address unless
-    `insecure`."""
+    `insecure`. With `watch`, those folders are kept in step with the index meanwhile, each
+    sync's report handed to `on_sync` (and the error to `on_stop` if watching stops on one)."""
     import logging
     import sys
 
@@ -37,7 +39,12 @@ def run(index: str | Path | None = None, llm: str | None = None, host: str = "12
     if not settings.api_key and not insecure and not is_loopback(host):
         raise ConfigError(f"refusing to serve on {host} without an API key: anyone on the network could read "
                           "your documents. Set RAG_API_KEY, bind 127.0.0.1, or pass --insecure.")
-    app = create_app(Assistant(settings=settings), log_questions=log_questions)
+    from .watching import Watching
+
+    watching = None
+    if watch:
+        watching = Watching(watch, settings, on_sync=on_sync, on_stop=on_stop)
+    app = create_app(Assistant(settings=settings), log_questions=log_questions, watching=watching)
     access = logging.getLogger("rag.server.access")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))

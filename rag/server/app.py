@@ -24,26 +24,29 @@ from ..errors import RagError
 from . import openai_api, uploads
 from .access_log import AccessLog
 from .limits import BodySizeLimit
-from .routes import conversations, documents, questions
+from .routes import conversations, documents, questions, watch
 from .schemas import ERRORS
 from .security import BrowserGuard
 from .state import ServerState, State, require_key
+from .watching import Watching
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
 
 
 def create_app(assistant_or_settings: Assistant | Settings | None = None, *, warm_up: bool = True,
-               log_questions: bool = False) -> FastAPI:
+               log_questions: bool = False, watching: Watching | None = None) -> FastAPI:
     """The app over an Assistant (or one built from Settings). With `warm_up`, the seeds are
     indexed (when the index is empty) and the models loaded in the background at start;
     `/healthz` says `ready` once that is done. With `log_questions`, each question's text goes
-    to the `rag.server.access` log too (never by default)."""
+    to the `rag.server.access` log too (never by default). With `watching` (`rag serve --watch`),
+    its folders are kept in step while the app runs, and `/api/watch` reports on it."""
     if isinstance(assistant_or_settings, Assistant):
         assistant = assistant_or_settings
     else:
         assistant = Assistant(settings=assistant_or_settings)
     state = ServerState(assistant, log_questions=log_questions)
+    state.watching = watching
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -53,7 +56,13 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
             threading.Thread(target=state.warm_up, name="rag-warm-up", daemon=True).start()
         else:
             state.ready.set()
-        yield
+        if watching:
+            watching.start()
+        try:
+            yield
+        finally:
+            if watching:
+                watching.stop()
 
     app = FastAPI(title="rag", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Ask your documents; every answer sentence cites the passage it came from. "
@@ -87,7 +96,7 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
     app.add_middleware(AccessLog)
 
     _page_routes(app)
-    for router in (questions.router, documents.router, conversations.router, openai_api.router):
+    for router in (questions.router, documents.router, conversations.router, watch.router, openai_api.router):
         app.include_router(router, dependencies=[Depends(require_key)], responses=ERRORS)
     return app
 

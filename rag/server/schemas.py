@@ -97,6 +97,9 @@ class CitationOut(BaseModel):
     page: int | None = None
     line: int | None = Field(None, description="For source code: the line the quote starts on.")
     section: str | None = Field(None, description="The heading the quote sits under (Markdown, reST, HTML).")
+    changed: bool = Field(False, description=(
+        "In a stored conversation read back: the document's text at [start, end) is no longer the quote "
+        "(the file was edited and re-indexed) or the document is gone. Always false in a fresh answer."))
 
 
 class PassageOut(BaseModel):
@@ -214,3 +217,20 @@ class MessageOut(BaseModel):
 
 class ConversationFull(ConversationOut):
     messages: list[MessageOut]
+
+
+# ---- watched folders -------------------------------------------------------------------------------
+class LastSync(BaseModel):
+    at: str = Field(description="When the sync ended (ISO 8601, UTC).")
+    indexed: int = Field(description="Files added, updated or moved by that sync.")
+    removed: int
+    failed: int = Field(description="Files that could not be read (listed in the server's log).")
+
+
+class WatchStatus(BaseModel):
+    watching: bool = Field(description="Whether this server keeps folders in step (`rag serve --watch`).")
+    folders: list[str]
+    running: bool = Field(description="The watcher is running (false once stopped by an error).")
+    syncs: int = Field(description="Syncs that changed the index (or failed on a file), the first one included.")
+    last_sync: LastSync | None = Field(description="The last such sync; null before the first ends.")
+    error: str = Field(description="Why watching stopped; '' while it runs.")

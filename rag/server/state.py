@@ -51,6 +51,7 @@ class ServerState:
         self.ready = threading.Event()
         self.waiting = 0  # calls admitted and not finished; changed only on the event loop
         self.streams_stopped = 0  # answers whose generation stopped early because the client went away
+        self.watching = None  # a `watching.Watching` under `rag serve --watch`
 
     def admit(self) -> None:
         """Refuse with 503 + Retry-After when the queue is full."""

@@ -1,41 +1,20 @@
 """rag's `openai:` backend against a real OpenAI-compatible server: llama.cpp's own server
 (`python -m llama_cpp.server`) serving the bundled SmolLM2 GGUF on 127.0.0.1. No mocked HTTP."""
 
-import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from rag import Answer, Assistant
-from rag.llm import chat_model, smollm2_path, stream_text
-from support import free_port, running_server
+from rag.llm import chat_model, stream_text
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_threads", "2", "--n_ctx", "2048", "--model_alias", "smollm2"]
-
-    def ready() -> bool:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=2).read()
-            return True
-        except OSError:
-            return False
-
-    with running_server(cmd, tmp_path_factory.mktemp("llama-server") / "server.log", ready, 90):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def assistant(server_url, tmp_path_factory):
+def assistant(llama_server_url, tmp_path_factory):
     a = Assistant(index_dir=tmp_path_factory.mktemp("openai-index"), seed_dir=SEEDS, llm="openai:smollm2",
-                  openai_base_url=server_url, llm_timeout_s=120)
+                  openai_base_url=llama_server_url, llm_timeout_s=120)
     a.ensure_seeded()
     return a
 

@@ -57,7 +57,7 @@ def test_answer_schema_has_exactly_the_fields_of_answer_to_dict():
                     see_also=[Passage("/d/a.txt", 0, 2, "A.", 0.5)])  # line and section: in JSON only when set
     d = answer.to_dict()
     assert set(AnswerOut.model_fields) == set(d)
-    assert set(CitationOut.model_fields) == set(d["citations"][0]) | {"document_id"}
+    assert set(CitationOut.model_fields) == set(d["citations"][0]) | {"document_id", "changed"}
     assert set(PassageOut.model_fields) == set(d["see_also"][0]) | {"document_id"}
 
 

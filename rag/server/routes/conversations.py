@@ -1,4 +1,5 @@
-"""/api/conversations: list (and search), start, read, rename and delete stored conversations."""
+"""/api/conversations: list (and search), start, read, rename and delete stored conversations. A
+conversation read back marks each citation whose document has changed since (`changed`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
 from ..schemas import NOT_FOUND, ConversationFull, ConversationOut, ConversationPatch, Text, answer_json
-from ..state import State
+from ..state import ServerState, State
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
@@ -31,7 +32,28 @@ async def get_conversation(conversation_id: str, state: State) -> dict:
     conv = await run_in_threadpool(state.conversations.get, conversation_id)
     if conv is None:
         raise HTTPException(404, "no such conversation")
-    return {**conv, "messages": [{**m, "answer": answer_json(m["answer"])} for m in conv["messages"]]}
+    sources = {c["source"] for m in conv["messages"] for c in m["answer"].get("citations", [])}
+    texts = await state.call(_current_texts, state, sources) if sources else {}
+    return {**conv, "messages": [{**m, "answer": _marked(answer_json(m["answer"]), texts)} for m in conv["messages"]]}
+
+
+def _current_texts(state: ServerState, sources: set[str]) -> dict[str, str | None]:
+    """Each cited document's text as the index holds it now; None for one no longer indexed."""
+    texts = {}
+    for source in sources:
+        doc = state.assistant.document(source)
+        texts[source] = doc.text if doc is not None else None
+    return texts
+
+
+def _marked(answer: dict, texts: dict[str, str | None]) -> dict:
+    """The answer with `changed` on each citation whose quote is no longer the document's text at
+    its offsets (the file was edited and re-indexed, or removed)."""
+    def changed(c: dict) -> bool:
+        text = texts.get(c["source"])
+        return text is None or text[c["start"]:c["end"]] != c["quote"]
+
+    return {**answer, "citations": [{**c, "changed": changed(c)} for c in answer["citations"]]}
 
 
 @router.patch("/{conversation_id}", response_model=ConversationOut, responses=NOT_FOUND)

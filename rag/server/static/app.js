@@ -80,8 +80,12 @@ function inline(text, answer) {
     else if (m[4] !== undefined) node = el("em", {}, inline(m[4], answer));
     else if (known.has(Number(m[5]))) {
       const n = Number(m[5]);
-      node = el("button", { class: "cite", type: "button", "data-n": String(n), title: "Show the source",
+      const changed = answer.citations.find((c) => c.n === n)?.changed;
+      node = el("button", { class: changed ? "cite changed" : "cite", type: "button", "data-n": String(n),
+        title: changed ? "The source changed since this answer: show the quote as it was" : "Show the source",
         onclick: (e) => showCitation(answer, n, e.currentTarget, e.detail === 0) }, `[${n}]`);
+      // Said in words, not only in colour: the cited text is no longer in the document.
+      if (changed) node = el("span", { class: "cite-changed" }, node, el("span", { class: "source-changed" }, "source changed"));
     }
     if (!node) continue;
     frag.append(text.slice(last, m.index), node);
@@ -197,6 +201,8 @@ function renderAnswer(turn, answer) {
     meta.append(el("span", { class: "badge" }, "Not found in your documents"));
   } else {
     meta.append(el("span", { class: "verified" }, `✓ ${answer.citations.length} citation${answer.citations.length === 1 ? "" : "s"}`));
+    const changed = answer.citations.filter((c) => c.changed).length;
+    if (changed) meta.append(el("span", { class: "badge changed" }, `⚠ ${changed} source${changed === 1 ? "" : "s"} changed since`));
   }
   meta.append(el("span", { class: "backend", title: "What wrote this answer" }, backendLabel(answer.backend)));
   if (answer.timings_ms?.total) meta.append(el("span", {}, `${(answer.timings_ms.total / 1000).toFixed(1)} s`));
@@ -288,7 +294,8 @@ async function showCitation(answer, n, button, fromKeyboard = false) {
   if (fromKeyboard) $("#citation-heading").focus();
   body.replaceChildren(el("div", { class: "source-name" }, basename(c.source)), el("div", { class: "source-where" }, "loading…"));
   let doc = null;
-  try { doc = await loadDocument(c.document_id); } catch (e) { /* removed since: show the quote alone */ }
+  // A changed source no longer holds the quote at these offsets: show the quote as it was.
+  if (!c.changed) try { doc = await loadDocument(c.document_id); } catch (e) { /* removed since: show the quote alone */ }
   const where = [];
   if (c.page) where.push(`page ${c.page}`);
   const passage = el("div", { class: "passage" });
@@ -306,7 +313,7 @@ async function showCitation(answer, n, button, fromKeyboard = false) {
     if (doc.title && doc.title !== basename(c.source)) where.unshift(doc.title);
   } else {
     passage.append(el("mark", {}, c.quote));
-    where.push("document no longer indexed");
+    where.push(c.changed ? "source changed since this answer: the quote as it was" : "document no longer indexed");
   }
   where.push(`characters ${c.start}–${c.end}`);
   body.replaceChildren(
@@ -687,6 +694,33 @@ function showDocuments() {
   }));
   if (!docs.length) list.append(el("li", {}, state.documents.length ? "No document matches." : "No documents yet."));
 }
+
+// `rag serve --watch`: the watched folders and the last sync, polled while the Documents panel is
+// open; a new sync reloads the list. Nothing is shown when the server watches nothing.
+const WATCH_POLL_MS = 3000;
+let watchTimer = null, lastSyncs = null;
+async function loadWatch() {
+  let w;
+  try { w = await apiJSON("/api/watch"); } catch (e) { return; }
+  $("#watch-status").hidden = !w.watching;
+  if (!w.watching) return;
+  $("#watched-folders").replaceChildren(...w.folders.map((f) => el("li", { title: f }, f)));
+  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
+  const ls = w.last_sync;
+  $("#last-sync").textContent = !w.running && w.error ? `Watching stopped: ${w.error}`
+    : !ls ? "Waiting for the first sync…"
+    : `last sync ${time(ls.at)} (${ls.indexed} file${ls.indexed === 1 ? "" : "s"}${ls.removed ? `, ${ls.removed} removed` : ""}${ls.failed ? `, ${ls.failed} failed` : ""})`;
+  if (lastSyncs !== null && w.syncs !== lastSyncs) loadDocuments();
+  lastSyncs = w.syncs;
+}
+function watchWhileOpen(open) {
+  clearInterval(watchTimer);
+  watchTimer = null;
+  if (!open) return;
+  loadWatch();
+  watchTimer = setInterval(() => { if (!$("#docs-panel").hidden && !document.hidden) loadWatch(); }, WATCH_POLL_MS);
+}
+
 $("#document-search").addEventListener("input", showDocuments);
 $("#document-sort").addEventListener("change", showDocuments);
 
@@ -803,6 +837,7 @@ function showTab(name) {
   $("#chats-panel").hidden = name !== "chats";
   $("#docs-panel").hidden = name !== "docs";
   if (name === "docs") loadDocuments();
+  watchWhileOpen(name === "docs");
 }
 document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 $("#menu").addEventListener("click", () => document.body.classList.toggle("drawer-open"));
