@@ -154,12 +154,18 @@ class _Sync:
         errors = self._new(errors)
         missing = [p for p in paths if not p.exists()]
         gone: list[str] = []
-        if missing:
+        arrived = [f for f in files if str(f) not in self.synced]
+        if missing or arrived:
+            # A file that is gone goes with this batch when an event names it, and also when new
+            # files arrive: a move can reach us as the new name first ("sub/" appeared, holding the
+            # file) and the old name's deletion in the next batch, and the new name must find the
+            # old one gone to be re-keyed rather than embedded again.
             present = {str(f) for f in files}
+            missing += [m.resolve() for m in missing]
             for source in self.ingester.store.hashes():
                 path = Path(source)
                 if (source not in present and not path.exists() and self._watched(source)
-                        and any(path == m or m in path.parents for m in missing + [m.resolve() for m in missing])):
+                        and (arrived or any(path == m or m in path.parents for m in missing))):
                     gone.append(source)
         # discover() reports links leading out of a folder when given the folder; a file named on
         # its own is read even through a link, so links are judged here against the roots

@@ -93,3 +93,24 @@ def test_a_sync_parses_a_slow_file_without_holding_the_ingest_lock(tmp_path, doc
     assert "longer than 3 s" in failed["slow.pdf"]
     assert [Path(s.source).name for s in a.sources()] == ["good.txt"]
     assert len(free) >= 10 and sum(free) >= 10, free  # the lock was free during the 3 s parse
+
+
+def test_a_move_seen_new_name_first_embeds_nothing(fresh_assistant, docs_dir):
+    """A move into a new folder can reach the watcher as two batches: the folder that appeared
+    (holding the file) first, the old name's deletion after. The new name must still be re-keyed
+    from the old document, not embedded again (seen under load in test_watch_command)."""
+    from rag.watch import _Sync
+
+    (docs_dir / "beta.md").write_text("The ferry to Inchkeith leaves at nine. It returns at four.")
+    sync = _Sync(fresh_assistant.ingester, [docs_dir.resolve()], [], follow_symlinks=False)
+    sync.full()
+    embedded = fresh_assistant.embedder.texts_embedded
+    (docs_dir / "sub").mkdir()
+    (docs_dir / "beta.md").rename(docs_dir / "sub" / "beta.md")
+    first = sync.changed({(docs_dir / "sub").resolve()})  # only the new folder's event so far
+    second = sync.changed({(docs_dir / "beta.md").resolve()})  # then the old name's deletion
+    assert first.moved == [str((docs_dir / "sub" / "beta.md").resolve())] and first.chunks_embedded == 0
+    assert not second.removed and not second.added
+    assert fresh_assistant.embedder.texts_embedded == embedded
+    assert [s.source for s in fresh_assistant.sources()] == [str((docs_dir / "sub" / "beta.md").resolve())]
+    assert_index_consistent(fresh_assistant)
