@@ -51,6 +51,10 @@ class StoredDocument:
     suspicious_reason: str = ""
     ocr_pages: tuple[int, ...] = ()  # PDF pages read by OCR (see Document.ocr_pages)
 
+    @property
+    def page_count(self) -> int:
+        return len(self.pages)
+
 
 def _ocr_pages(meta: dict) -> tuple[int, ...]:
     return tuple(json.loads(meta.get("ocr_pages", "[]")))  # older indexes have none
@@ -166,7 +170,8 @@ class Store:
         infos = [SourceInfo(source=i, title=m.get("title", ""), chunks=int(m.get("chunks", 0)),
                             indexed_at=m.get("indexed_at", ""), content_hash=m.get("hash", ""),
                             encoding=m.get("encoding", ""), suspicious=bool(m.get("suspicious", False)),
-                            suspicious_reason=m.get("suspicious_reason", ""), ocr_pages=_ocr_pages(m))
+                            suspicious_reason=m.get("suspicious_reason", ""), ocr_pages=_ocr_pages(m),
+                            page_count=len(json.loads(m.get("pages", "[]"))))
                  for i, m in zip(got["ids"], got["metadatas"])]
         return sorted(infos, key=lambda s: s.source)
 

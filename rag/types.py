@@ -304,3 +304,4 @@ class SourceInfo:
     suspicious: bool = False
     suspicious_reason: str = ""
     ocr_pages: tuple[int, ...] = ()  # PDF pages whose text was read by OCR (it may hold misread words)
+    page_count: int = 0  # pages of a PDF, slides of a PPTX; 0 for a document without pages

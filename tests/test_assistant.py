@@ -496,6 +496,7 @@ def test_email_subject_is_its_title_and_ocr_pages_are_listed(formats_assistant):
     assistant, folder = formats_assistant
     sources = {Path(s.source).name: s for s in assistant.sources()}
     assert sources["dates.eml"].title == "Survey dates"
-    assert sources["scan.pdf"].ocr_pages == (1, 2)
+    assert sources["scan.pdf"].ocr_pages == (1, 2) and sources["scan.pdf"].page_count == 2
+    assert sources["dates.eml"].page_count == 0
     assert all(s.ocr_pages == () for name, s in sources.items() if name != "scan.pdf")
     assert assistant.store.document(str(folder / "scan.pdf")).ocr_pages == (1, 2)

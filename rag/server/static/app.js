@@ -679,7 +679,9 @@ function showDocuments() {
     .sort(SORTS[$("#document-sort").value] || SORTS.name);
   const list = $("#documents");
   list.replaceChildren(...docs.map((d) => {
-    const facts = [d.type.toUpperCase(), humanSize(d.size), `${d.chunks} chunk${d.chunks === 1 ? "" : "s"}`,
+    const facts = [d.type.toUpperCase(), humanSize(d.size),
+      d.pages ? `${d.pages} ${d.type === "pptx" ? "slide" : "page"}${d.pages === 1 ? "" : "s"}` : "",
+      `${d.chunks} chunk${d.chunks === 1 ? "" : "s"}`,
       d.indexed_at ? `indexed ${shortDate(d.indexed_at)}` : "", d.encoding].filter(Boolean);
     return el("li", { "data-id": d.id, title: d.source },
       el("div", { class: "doc-text" },
