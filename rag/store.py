@@ -122,6 +122,20 @@ class FolderLock:
         return token
 
 
+@dataclass(frozen=True)
+class StoredDocument:
+    source: str
+    title: str
+    text: str
+    content_hash: str
+    chunks: int
+    indexed_at: str
+    pages: tuple[Page, ...] = ()
+    encoding: str = ""  # what the file's bytes were decoded from; "" for PDF, DOCX and older indexes
+    suspicious: bool = False  # holds text phrased as instructions to an assistant (see SourceInfo)
+    suspicious_reason: str = ""
+
+
 def _index_errors():
     from chromadb.errors import ChromaError
 
