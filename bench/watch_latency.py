@@ -25,14 +25,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def indexed_hashes(index: Path) -> dict[str, str]:
+    """The document records as the watcher wrote them: a client opened anew, holding the index's
+    folder lock as every rag process does (without it this reader crashed, RELIABILITY.md)."""
     import chromadb
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    SharedSystemClient._identifier_to_system.pop(str(index / "chroma"), None)
-    try:
-        got = chromadb.PersistentClient(path=str(index / "chroma")).get_collection("rag_docs").get(include=["metadatas"])
-    except Exception:
-        return {}
+    from rag.store import FolderLock
+
+    with FolderLock(index).hold():
+        SharedSystemClient._identifier_to_system.pop(str(index / "chroma"), None)
+        try:
+            got = chromadb.PersistentClient(path=str(index / "chroma")).get_collection("rag_docs").get(include=["metadatas"])
+        except Exception:
+            return {}
+        finally:
+            SharedSystemClient._identifier_to_system.pop(str(index / "chroma"), None)  # dropped inside the lock
     return {i: m["hash"] for i, m in zip(got["ids"], got["metadatas"])}
 
 

@@ -8,16 +8,30 @@ written only after its chunks, and old chunks are deleted only after it, so the 
 commit marker: chunks whose hash does not match their document's record are leftovers of an
 interrupted write and `repair()` removes them. The lexical index (`rag.lexical`) is a cache
 rebuilt from Chroma whenever the manifest's fingerprint changes; it lives on local disk beside the index.
+
+A local Chroma folder is not safe for several processes by itself (chromadb's PersistentClient is
+made for one): a write rewrites the HNSW files in place, and every client, even one that only
+searches, first applies the writes it has not seen to its own copy of them and may write that copy
+back. A reader in another process that loaded the files halfway through a write crashed with
+SIGSEGV, and one run ended with a 77 GB `link_lists.bin` (RELIABILITY.md, "A local index shared
+by processes"). So every process and every Store goes through `FolderLock`
+(`index/.chroma.lock`): one at a time in the folder, and a client older than another's last write
+is reopened before it is used.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
+import logging
+import os
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,12 +43,83 @@ from .lexical import LexicalIndex
 from .text import tokenize
 from .types import Chunk, Document, Page, Passage, SourceInfo
 
+log = logging.getLogger(__name__)
+
 _MAX_WRITE_CHARS = 16_000_000  # document texts per write: keeps one request to a Chroma server bounded
 _STAMP_CHECK_S = 2.0  # how often a long-lived process looks for ingests made by other processes
 # Opening a local Chroma folder swaps chromadb's per-process cache entry for it (see `_connect`):
 # two threads doing so at once (`rag serve --watch`: the server's and the watcher's stores) broke
 # one client ("'RustBindingsAPI' object has no attribute 'bindings'"). One opening at a time.
 _CONNECT_LOCK = threading.Lock()
+_TOKEN_BYTES = 32  # the lock file holds a token (uuid4 hex) that every write changes
+
+
+class FolderLock:
+    """Who may use a local Chroma folder now: one holder at a time across processes (`flock` on
+    `index/.chroma.lock`) and threads (`thread_lock`). Reads take it too, not a shared lock: a
+    client that only searches also writes the vector index files (see the module docstring).
+    A writer changes the token in the file, so the next holder can tell whether its client is
+    older than the last write. Nested holds in one thread are free.
+
+        lock = FolderLock(Path("index"))
+        with lock.hold():
+            ...  # open the folder with chromadb, use it, drop the client
+    """
+
+    def __init__(self, index_dir: Path, thread_lock: threading.RLock | None = None):
+        self.path = Path(index_dir) / ".chroma.lock"
+        self._thread_lock = thread_lock or threading.RLock()
+        self._fd: int | None = None
+        self._pid = 0
+        self._depth = 0
+
+    def _file(self) -> int | None:
+        if self._fd is None or self._pid != os.getpid():  # a forked child takes its own lock
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                try:
+                    fd = os.open(self.path, os.O_RDONLY)  # a read-only folder: locking needs no write
+                except OSError:
+                    return None  # read-only and never locked: no process can write to it either
+            self._fd, self._pid = fd, os.getpid()
+            weakref.finalize(self, os.close, fd)
+        return self._fd
+
+    @contextlib.contextmanager
+    def hold(self):
+        with self._thread_lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth = 1
+            try:
+                yield
+            finally:
+                self._depth = 0
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def token(self) -> bytes:
+        """The token of the last write (b"" before the first). Read while holding the lock."""
+        fd = self._file()
+        return b"" if fd is None else os.pread(fd, _TOKEN_BYTES, 0)
+
+    def new_token(self) -> bytes:
+        """Record a write (while holding the lock). Returns the new token."""
+        token = uuid.uuid4().hex.encode()
+        fd = self._file()
+        if fd is not None:
+            os.pwrite(fd, token, 0)
+        return token
 
 
 @dataclass(frozen=True)
@@ -72,10 +157,20 @@ def _reads_index(fn):
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
         try:
-            return fn(self, *args, **kwargs)
+            with self._reading():
+                return fn(self, *args, **kwargs)
         except _index_errors() as e:
             raise StoreError(f"cannot read the index at {self.where}: {e.__class__.__name__}: {e}. Check that "
                              "the disk is not full and the folder is readable and writable.") from e
+    return wrapper
+
+
+def _writes_index(fn):
+    """Run a write holding the folder lock (see `Store._writing`)."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        with self._writing():
+            return fn(self, *args, **kwargs)
     return wrapper
 
 
@@ -85,8 +180,6 @@ class Store:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.index_dir = Path(settings.index_dir)
-        self._connect()
-        self.batch = max(1, min(self.client.get_max_batch_size(), 5000))
         self._lexical: LexicalIndex | None = None
         self._stamp: str | None = None  # the manifest fingerprint when last checked
         self._stamp_checked = 0.0
@@ -94,13 +187,54 @@ class Store:
         self._manifest: dict[str, str] = {}  # source -> content hash, as of `_stamp`
         self._wrote = False  # this process changed the index since the last check
         self._lock = threading.RLock()
+        # A Chroma server serialises its clients itself; a local folder needs the folder lock.
+        self._folder = None if settings.chroma_url else FolderLock(self.index_dir, self._lock)
+        self._token = b""  # the folder's write token when this client was opened or last wrote
+        with self._hold():
+            self._token = self._folder.token() if self._folder else b""
+            self._connect()
+            self.batch = max(1, min(self.client.get_max_batch_size(), 5000))
+
+    def _hold(self):
+        return self._folder.hold() if self._folder else self._lock
+
+    @contextlib.contextmanager
+    def _reading(self):
+        """Use the index: holding the folder lock, through a client opened after the last write
+        of any process. A client older than that has a stale copy of the vector index, which
+        Chroma brings up to date from its write log (missing what was already purged from it)
+        and may save over the writer's files."""
+        with self._hold():
+            self._catch_up()
+            yield
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Write the index (holding the folder lock, as `_reading`), then tell the other holders
+        (a new token) that their clients are stale."""
+        with self._hold():
+            self._catch_up()
+            try:
+                yield
+            finally:
+                if self._folder:
+                    try:
+                        self._token = self._folder.new_token()
+                    except OSError as e:  # the write itself failed the same way and says so
+                        log.warning("cannot record the write in %s: %s", self._folder.path, e)
+
+    def _catch_up(self) -> None:
+        if self._folder is not None and self._folder.token() != self._token:
+            self._connect()  # another process (or another Store in this one) wrote
+            self._token = self._folder.token()
+            self._stamp_checked = float("-inf")  # and look at its manifest on the next search
 
     def _connect(self) -> None:
         """Open the index. For a local folder, always afresh: Chroma keeps one client system per
         folder per process, and its in-memory vector index never sees what other processes wrote
         (after another process's ingest it returns deleted chunks and misses new ones). Dropping
         the cached system (a private attribute of chromadb 1.x; other holders keep the old one)
-        makes this client load the folder as it is now."""
+        makes this client load the folder as it is now. Called holding the folder lock."""
         import chromadb
         from chromadb.api.shared_system_client import SharedSystemClient
 
@@ -132,8 +266,9 @@ class Store:
         self.where = where
 
     def _current_stamp(self, force: bool = False) -> str:
-        """The manifest fingerprint, looked up at most every few seconds. When it changed and this
-        process did not write, another process did: reconnect so dense search sees its writes."""
+        """The manifest fingerprint, looked up at most every few seconds (the lexical index and
+        `_committed` follow it). Call it holding the read lock, which has already reopened a
+        local folder written by another process (`_reading`)."""
         with self._lock:
             now = time.monotonic()
             if (self._stamp is not None and not force and not self._wrote
@@ -147,8 +282,6 @@ class Store:
             stamp = _fingerprint(manifest)
             self._manifest = manifest
             self._generation_seen = generation
-            if self._stamp is not None and stamp != self._stamp and not self._wrote and not self.settings.chroma_url:
-                self._connect()
             self._stamp, self._stamp_checked, self._wrote = stamp, now, False
             return stamp
 
@@ -203,7 +336,8 @@ class Store:
     def refresh(self) -> None:
         """Look at the manifest now (not up to `_STAMP_CHECK_S` later): after another process
         wrote, searches see its documents and filter its leftovers from this moment on."""
-        self._current_stamp(force=True)
+        with self._reading():
+            self._current_stamp(force=True)
 
     def _committed(self, meta: dict | None) -> bool:
         """Whether a chunk belongs to the version of its document the manifest holds. Chunks of
@@ -217,6 +351,7 @@ class Store:
         return self.docs.count() == 0
 
     # ---- writes ---------------------------------------------------------------------------
+    @_writes_index
     def put_many(self, items: list[tuple[Document, list[Chunk]]], vectors, replaced: set[str] | None = None) -> None:
         """Add or replace documents in few round trips, in a crash-safe order: all new chunks, then
         the document records (the commit markers), then the old chunks of the documents in
@@ -252,6 +387,7 @@ class Store:
                              "the disk is not full and the folder is writable, then run the ingest again "
                              "(what was half-written is cleaned up).") from e
 
+    @_writes_index
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks. Returns False when it was not indexed."""
         self._wrote = True
@@ -269,6 +405,7 @@ class Store:
         got = self.chunks.get(where={"source": source}, include=["metadatas", "embeddings"])
         return {(int(m["start"]), int(m["end"])): v for m, v in zip(got["metadatas"], got["embeddings"])}
 
+    @_writes_index
     def move(self, old_source: str, doc: Document, chunks: list[Chunk]) -> bool:
         """Re-key a document to a new source (a renamed or moved file, same content) without
         embedding anything: its chunks are written under the new source with the vectors stored
@@ -287,6 +424,7 @@ class Store:
         self.remove(old_source)
         return True
 
+    @_writes_index
     def repair(self) -> int:
         """Delete chunks left by an interrupted write (no document record, or another hash).
         Returns how many were deleted."""
@@ -311,7 +449,7 @@ class Store:
     # ---- lexical index --------------------------------------------------------------------
     def lexical(self, force_check: bool = False) -> LexicalIndex:
         """The BM25 index, rebuilt when another process (or we) changed the documents."""
-        with self._lock:
+        with self._reading():
             stamp = self._current_stamp(force_check)
             if self._lexical is not None and self._lexical.stamp == stamp:
                 return self._lexical

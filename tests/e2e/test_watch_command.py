@@ -31,13 +31,19 @@ def index_state(index: Path) -> tuple[dict[str, str], set[str]]:
     import chromadb
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    SharedSystemClient._identifier_to_system.pop(str(index / "chroma"), None)  # see what was written since
-    client = chromadb.PersistentClient(path=str(index / "chroma"))
-    try:
-        docs = client.get_collection("rag_docs").get(include=["metadatas"])
-        chunks = client.get_collection("rag_chunks").get(include=[])
-    except Exception:  # not created yet
-        return {}, set()
+    from rag.store import FolderLock
+
+    with FolderLock(index).hold():  # as every rag process does: a reader beside a writer crashed without it
+        SharedSystemClient._identifier_to_system.pop(str(index / "chroma"), None)  # see what was written since
+        client = chromadb.PersistentClient(path=str(index / "chroma"))
+        try:
+            docs = client.get_collection("rag_docs").get(include=["metadatas"])
+            chunks = client.get_collection("rag_chunks").get(include=[])
+        except Exception:  # not created yet
+            return {}, set()
+        finally:
+            SharedSystemClient._identifier_to_system.pop(str(index / "chroma"), None)
+            del client  # dropped inside the lock
     return {i: m["hash"] for i, m in zip(docs["ids"], docs["metadatas"])}, set(chunks["ids"])
 
 
