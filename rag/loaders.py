@@ -283,8 +283,11 @@ class _ParserProcess:
                     self.proc = proc = self._start()
                     pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
                     proc.stdin.flush()
-                ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
-                if not ready:
+                # poll(), not select(): select() refuses a descriptor numbered 1024 or more, which
+                # a long-running server with many open files reaches
+                waiting = select.poll()
+                waiting.register(proc.stdout, select.POLLIN)
+                if not waiting.poll(timeout_s * 1000):
                     self._stop()
                     raise IngestError(f"parsing took longer than {timeout_s:g} s and was stopped "
                                       "(raise RAG_PARSE_TIMEOUT_S to allow more)")

@@ -387,3 +387,32 @@ def _process_group(pid: int) -> tuple[int | None, str]:
         return None, ""
     state, _, group = stat.rsplit(")", 1)[1].split()[:3]  # the fields after the command name
     return int(group), state
+
+
+def test_the_parser_process_works_when_the_server_holds_over_a_thousand_descriptors(tmp_path):
+    """A long-running `rag serve` with many open files: the parser's pipe gets a descriptor
+    numbered over 1024, which select() refused ("filedescriptor out of range in select()", seen
+    when the test suite's own process held that many); the parse must still work."""
+    import resource
+
+    from support import make_pdf
+
+    from rag import loaders
+    from rag.types import ParseLimits
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    pdf = make_pdf(tmp_path / "note.pdf", ["The ferry to Inchkeith leaves at nine."])
+    held = []
+    loaders._parser._stop()  # the next parse starts the process, with the descriptors numbered high
+    try:
+        while len(held) < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        doc = loaders.load(pdf, limits=ParseLimits(timeout_s=60))
+        assert "Inchkeith" in doc.text and loaders._parser.proc.stdout.fileno() > 1024
+    finally:
+        loaders._parser._stop()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -148,7 +148,7 @@ class DocumentOut(BaseModel):
         "The document holds text phrased as instructions to an assistant ('ignore previous instructions', "
         "'the password is'): it may be there to steer answers."))
     suspicious_reason: str = Field("", description="The first such phrase and where it is; '' when not suspicious.")
-    pages: int | None = Field(None, description="Pages of a PDF, slides of a PPTX; null for a document without pages.")
+    page_count: int | None = Field(None, description="Pages of a PDF, slides of a PPTX; null for a document without pages.")
     ocr_pages: list[int] = Field(default_factory=list, description=(
         "PDF pages whose text was read from their image by OCR (tesseract): it may hold misread words."))
 
@@ -193,7 +193,7 @@ def document_out(info, uploads_dir: Path) -> dict:
             "chunks": info.chunks, "indexed_at": info.indexed_at,
             "encoding": info.encoding, "uploaded": path.parent == uploads_dir.resolve(),
             "suspicious": info.suspicious, "suspicious_reason": info.suspicious_reason,
-            "pages": info.page_count or None, "ocr_pages": list(info.ocr_pages)}
+            "page_count": info.page_count or None, "ocr_pages": list(info.ocr_pages)}
 
 
 # ---- conversations ---------------------------------------------------------------------------------

@@ -680,7 +680,7 @@ function showDocuments() {
   const list = $("#documents");
   list.replaceChildren(...docs.map((d) => {
     const facts = [d.type.toUpperCase(), humanSize(d.size),
-      d.pages ? `${d.pages} ${d.type === "pptx" ? "slide" : "page"}${d.pages === 1 ? "" : "s"}` : "",
+      d.page_count ? `${d.page_count} ${d.type === "pptx" ? "slide" : "page"}${d.page_count === 1 ? "" : "s"}` : "",
       `${d.chunks} chunk${d.chunks === 1 ? "" : "s"}`,
       d.indexed_at ? `indexed ${shortDate(d.indexed_at)}` : "", d.encoding].filter(Boolean);
     return el("li", { "data-id": d.id, title: d.source },
