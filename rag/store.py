@@ -174,6 +174,17 @@ def _writes_index(fn):
     return wrapper
 
 
+def _close(client) -> None:
+    """Stop a local client this Store opened and no longer uses. Left to the garbage collector,
+    each held its SQLite files, vector index files and an event loop's descriptors for as long as
+    anything referred to it: a process that reopened its index after other processes' writes ran
+    out of descriptors (over 1,000 in the test suite's process)."""
+    try:
+        client._system.stop()  # chromadb 1.x: the System behind this client alone (see `_connect`)
+    except Exception as e:  # noqa: BLE001 - a client that cannot stop is only left to the collector
+        log.debug("could not stop a replaced Chroma client: %s", e)
+
+
 class Store:
     """Chunks, vectors, manifest and lexical index behind one small interface."""
 
@@ -252,6 +263,8 @@ class Store:
             else:
                 self.index_dir.mkdir(parents=True, exist_ok=True)
                 with _CONNECT_LOCK:
+                    if getattr(self, "client", None) is not None:
+                        _close(self.client)
                     SharedSystemClient._identifier_to_system.pop(str(self.index_dir / "chroma"), None)
                     self.client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"))
                 where = str(self.index_dir)
