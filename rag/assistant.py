@@ -44,6 +44,19 @@ class Assistant:
         self._search = None
         self._ingester = None
 
+    def close(self) -> None:
+        """Let go of the index (its files and the vector store's threads). The Assistant can still
+        be used: the index is opened again on next use. `with Assistant(...) as a:` closes at the end."""
+        if self._store is not None:
+            self._store.close()
+        self._store = self._search = self._ingester = None
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ---- pipeline parts, built on first use so that light commands stay light ----------------
     @property
     def embedder(self):

@@ -42,7 +42,8 @@ def seed_assistant(tmp_path_factory) -> Assistant:
 def seed_index_dir(tmp_path_factory) -> Path:
     """An index of the seed article, for read-only tests that open their own Assistants on it."""
     folder = tmp_path_factory.mktemp("seed-index-dir")
-    Assistant(index_dir=folder, seed_dir=SEEDS).ensure_seeded()
+    with Assistant(index_dir=folder, seed_dir=SEEDS) as seeding:
+        seeding.ensure_seeded()
     return folder
 
 
@@ -63,7 +64,8 @@ def llama_server_url(tmp_path_factory) -> str:
 @pytest.fixture
 def fresh_assistant(tmp_path) -> Assistant:
     """An Assistant over an empty index of its own (the model is loaded once per process)."""
-    return Assistant(index_dir=tmp_path / "index")
+    with Assistant(index_dir=tmp_path / "index") as assistant:
+        yield assistant
 
 
 @pytest.fixture

@@ -60,3 +60,21 @@ def test_stored_document_keeps_text_title_and_hash(fresh_assistant, docs_dir):
     stored = fresh_assistant.document(str(path))
     assert stored.text == path.read_text() and stored.title == "Zebras"
     assert stored.content_hash == fresh_assistant.sources()[0].content_hash
+
+
+def test_a_closed_assistant_lets_go_of_the_index_and_reopens_on_use(tmp_path):
+    import os
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The ferry to Inchkeith leaves at nine.")
+    counts = []
+    for _ in range(6):
+        with Assistant(index_dir=tmp_path / "index", llm="none") as a:
+            a.ingest([docs])
+            assert a.ask("When does the ferry leave?").citations
+        counts.append(len(os.listdir("/proc/self/fd")))
+    a.close()  # twice is harmless, and it opens again on use
+    assert a.ask("When does the ferry leave?").citations
+    a.close()
+    assert max(counts) - counts[0] <= 3, counts

@@ -41,10 +41,8 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
     `/healthz` says `ready` once that is done. With `log_questions`, each question's text goes
     to the `rag.server.access` log too (never by default). With `watching` (`rag serve --watch`),
     its folders are kept in step while the app runs, and `/api/watch` reports on it."""
-    if isinstance(assistant_or_settings, Assistant):
-        assistant = assistant_or_settings
-    else:
-        assistant = Assistant(settings=assistant_or_settings)
+    own = not isinstance(assistant_or_settings, Assistant)  # then the app closes it when it stops
+    assistant = Assistant(settings=assistant_or_settings) if own else assistant_or_settings
     state = ServerState(assistant, log_questions=log_questions)
     state.watching = watching
 
@@ -63,6 +61,8 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
         finally:
             if watching:
                 watching.stop()
+            if own:
+                assistant.close()
 
     app = FastAPI(title="rag", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Ask your documents; every answer sentence cites the passage it came from. "

@@ -105,7 +105,7 @@ async def models() -> dict:
         "An OpenAI chat completion (or, with `stream: true`, `chat.completion.chunk` events ending with "
         "`data: [DONE]`). Extra fields: `citations` (list of {n, source, document_id, start, end, quote, score, page}) "
         "and `rag` (the whole Answer, as /api/ask returns it); when streaming they come on the last chunk."),
-    "content": {"application/json": {}, "text/event-stream": {"schema": {"type": "string"}}}}})
+    "content": {"application/json": {}, "text/event-stream": {}}}})
 async def chat_completions(body: ChatCompletionRequest, state: State):
     """OpenAI-compatible chat: answers from the indexed documents, citations as footnotes."""
     question, history = question_and_history(body.messages)
