@@ -113,8 +113,9 @@ class Assistant:
     def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
                follow_symlinks: bool = False, parsed: dict | None = None) -> IngestReport:
         """Index files and folders: PDF (OCR for scans), DOCX, PPTX, ODT, EPUB, EML, HTML and every
-        file whose content is text, in any encoding (binaries are reported and skipped). Unchanged files (same content hash) cost
-        nothing; changed files replace their chunks; per-file problems are reported, never raised.
+        file whose content is text, in any encoding (binaries are reported and skipped). Unchanged
+        files (same content hash) cost nothing; changed files replace their chunks; per-file
+        problems are reported, never raised.
         Inside a folder, symlinks leading out of it are reported and skipped unless `follow_symlinks`.
         Each file's text is bounded (RAG_MAX_TEXT_MB, RAG_MAX_PAGE_CHARS) and its parse timed
         (RAG_PARSE_TIMEOUT_S). `parsed`: files already read by `parse`, not read again.
