@@ -24,25 +24,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def indexed_hashes(index: Path) -> dict[str, str]:
-    """The document records as the watcher wrote them: a client opened anew, holding the index's
-    folder lock as every rag process does (without it this reader crashed, RELIABILITY.md)."""
-    import chromadb
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    from rag.store import FolderLock
-
-    with FolderLock(index).hold():
-        SharedSystemClient._identifier_to_system.pop(str(index / "chroma"), None)
-        try:
-            got = chromadb.PersistentClient(path=str(index / "chroma")).get_collection("rag_docs").get(include=["metadatas"])
-        except Exception:
-            return {}
-        finally:
-            SharedSystemClient._identifier_to_system.pop(str(index / "chroma"), None)  # dropped inside the lock
-    return {i: m["hash"] for i, m in zip(got["ids"], got["metadatas"])}
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -65,9 +46,22 @@ def main() -> None:
     log = open(work / "watch.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "watch", str(tree), "--index", str(index), "--json"],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
+    # The index is read as a reader does (`rag serve` beside `rag watch`): rag's own Store, which
+    # takes the folder lock for each read and reopens only after a write. (Opening the folder
+    # afresh and reading all 10,000 records every 50 ms held the lock long enough to triple the
+    # watcher's latency.)
+    from rag.config import load_settings
+    from rag.store import Store
+
+    reader = Store(load_settings(index_dir=index, llm="none"))
+
+    def indexed_hash(path: Path) -> str:
+        doc = reader.document(str(path))
+        return doc.content_hash if doc else ""
+
     try:
         t0 = time.monotonic()
-        while len(indexed_hashes(index)) < args.files:
+        while len(reader.hashes()) < args.files:
             time.sleep(0.5)
         print(f"first sync of {args.files} files: {time.monotonic() - t0:.1f} s (including model load)")
         time.sleep(2)
@@ -75,19 +69,6 @@ def main() -> None:
         time.sleep(args.idle_s)
         idle = (cpu_seconds(proc.pid) - before) / args.idle_s
         print(f"idle CPU over {args.idle_s:.0f} s: {idle * 100:.2f}% of one core")
-        # Saves are polled as a reader does (`rag serve` beside `rag watch`): rag's own Store,
-        # which takes the folder lock for each read and reopens only after a write, reading the
-        # one document. (Opening the folder afresh and reading all 10,000 records every 50 ms, as
-        # the first sync's wait does, held the lock long enough to triple the watcher's latency.)
-        from rag.config import load_settings
-        from rag.store import Store
-
-        reader = Store(load_settings(index_dir=index, llm="none"))
-
-        def indexed_hash(path: Path) -> str:
-            doc = reader.document(str(path))
-            return doc.content_hash if doc else ""
-
         delays = []
         for n in range(args.saves):
             path = tree / "d00" / (f"new{n:03d}.txt" if n % 2 == 0 else f"note{n * 50:05d}.txt")

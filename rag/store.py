@@ -195,7 +195,6 @@ class Store:
         self._lexical: LexicalIndex | None = None
         self._stamp: str | None = None  # the manifest fingerprint when last checked
         self._stamp_checked = 0.0
-        self._generation_seen: str | None = None
         self._manifest: dict[str, str] = {}  # source -> content hash, as of `_stamp`
         self._hashes: dict[str, str] = {}  # `hashes()` as read at `_hashes_generation` (None: read again)
         self._hashes_generation: str | None = None
@@ -234,11 +233,10 @@ class Store:
         (a new token) that their clients are stale."""
         with self._hold():
             self._catch_up()
-            self._hashes_generation = None  # what this write changes is read afresh
             try:
                 yield
             finally:
-                self._hashes_generation = None
+                self._hashes_generation = None  # what this write changed is read afresh
                 if self._folder:
                     try:
                         self._token = self._folder.new_token()
@@ -301,16 +299,10 @@ class Store:
             if (self._stamp is not None and not force and not self._wrote
                     and now - self._stamp_checked < _STAMP_CHECK_S):
                 return self._stamp
-            generation = self._generation()
-            if self._stamp is not None and not force and generation == self._generation_seen:
-                self._stamp_checked, self._wrote = now, False  # nobody wrote: skip reading the whole manifest
-                return self._stamp
-            manifest = self.hashes()
-            stamp = _fingerprint(manifest)
-            self._manifest = manifest
-            self._generation_seen = generation
-            self._stamp, self._stamp_checked, self._wrote = stamp, now, False
-            return stamp
+            manifest = self.hashes()  # read whole only when a writer moved the generation (see `hashes`)
+            self._manifest, self._stamp = manifest, _fingerprint(manifest)
+            self._stamp_checked, self._wrote = now, False
+            return self._stamp
 
     def _generation(self) -> str | None:
         """A token every writer changes before and after it writes (in the docs collection's
@@ -318,7 +310,6 @@ class Store:
         return (self.client.get_collection(self.docs.name).metadata or {}).get("generation")
 
     def _bump_generation(self) -> None:
-        self._hashes_generation = None
         self.docs.modify(metadata={"generation": uuid.uuid4().hex})
 
     # ---- manifest -------------------------------------------------------------------------
