@@ -324,11 +324,18 @@ class ExtractiveAnswerer:
 
     def __init__(self, embedder, idf: Callable[[str], float], threshold: float = 0.4, max_sentences: int = 2,
                  similarity_weight: float = 0.5, previous_answer: str = "", span_weight: float = 0.1,
-                 documents: Callable[[str], tuple[str, str] | None] | None = None):
+                 documents: Callable[[str], tuple[str, str] | None] | None = None, model=None,
+                 model_weight: float = 0.0, model_threshold: float = 0.0):
         """`previous_answer`: in a conversation, the last answer's text (see `should_abstain`).
         `span_weight`: what finding an answer of the asked kind adds to a sentence's score.
         `documents`: source -> (title, text) of a stored document, where the question's numbers are
-        looked for (without it, the passage and its title)."""
+        looked for (without it, the passage and its title).
+        `model`: rag's reader model (rag.reader.model.ReaderModel) or None for the rules alone;
+        `model_weight`: what its margin adds to a sentence's score (see `_model_term`);
+        `model_threshold`: with the model, abstain when the best sentence's margin is below it."""
+        self.model = model
+        self.model_weight = model_weight
+        self.model_threshold = model_threshold
         self.embedder = embedder
         self.idf = idf
         self.threshold = threshold
@@ -370,6 +377,7 @@ class ExtractiveAnswerer:
         weights = {t: self.idf(t) for t in wanted}
         total = sum(weights.values()) or 1.0
         kept = {pi: self.constraints_hold(q, p) for pi, p in enumerate(passages)}
+        readings = self.model.read(q.text, [(p.title or "", p.text) for p in passages]) if self.model else None
         out: list[Evidence] = []
         for (pi, a, b, idx), sim in zip(cands, sims):
             p, spans = passages[pi], spans_by_passage[pi]
@@ -392,10 +400,15 @@ class ExtractiveAnswerer:
             if not kept[pi]:
                 score -= _RANK_LAST
             start = p.start + a
+            read = readings[pi].best(a, b, p.start) if readings else None
+            if read is not None:
+                score += self.model_weight * _model_term(read.margin)
+            a_start, a_end = (start + span[0], start + span[1]) if span and span[2] else (None, None)
+            if read is not None and read.margin >= self.model_threshold and q.kind != "statement":
+                a_start, a_end = read.start, read.end  # the model's span leads where it reads an answer
             out.append(Evidence(text=text, source=p.source, start=start, end=p.start + b, page=p.page,
                                 similarity=float(sim), coverage=cov, score=score, matched=frozenset(own & wanted),
-                                answer_start=start + span[0] if span and span[2] else None,
-                                answer_end=start + span[1] if span and span[2] else None))
+                                answer_start=a_start, answer_end=a_end, reader=read))
         out.sort(key=lambda e: -e.score)
         if out and out[0].score < 0 and not all(kept.values()):
             self.notice = _constraint_notice(q, passages)
@@ -423,7 +436,12 @@ class ExtractiveAnswerer:
         # A follow-up whose best evidence the previous answer already cited stays on an established
         # topic, so it is not held to the threshold ("What is his name?" has few words of its own).
         on_topic = bool(self.previous_answer) and ranked[0].text in self.previous_answer and ranked[0].score > 0
-        return ranked[0].score < self.threshold and not on_topic
+        if on_topic:
+            return False
+        best = ranked[0]
+        if best.reader is not None:  # the model reads no answer in it, or a hard check failed
+            return best.reader.margin < self.model_threshold or best.score < 0
+        return best.score < self.threshold
 
     def select(self, ranked: list[Evidence], passages: list[Passage]) -> Answer:
         """The answer from already ranked evidence: the best sentences, or an abstention."""
@@ -470,6 +488,11 @@ def disagreement(ranked: list[Evidence], chosen: list[Evidence]) -> Evidence | N
                 and not stems(e.answer) & stems(best.answer)):
             return e
     return None
+
+
+def _model_term(margin: float) -> float:
+    """The reader model's margin (logits) on the scale of the rule score (about -1 to 1)."""
+    return max(-1.0, min(1.0, margin / 10.0))
 
 
 def _answerable_text(text: str, q: Question) -> bool:

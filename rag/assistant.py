@@ -375,10 +375,16 @@ class Assistant:
             return (doc.title, doc.text) if doc else None
 
         s = self.settings
+        model = None
+        if s.reader_model != "none":
+            from .reader.model import ReaderModel
+
+            model = ReaderModel.load(None if s.reader_model == "bundled" else s.reader_model)
         return ExtractiveAnswerer(self.embedder, self.store.lexical().idf,
                                   s.abstain_threshold if threshold is None else threshold, s.max_answer_sentences,
                                   previous_answer=history[-1][1] if history else "",
-                                  span_weight=s.answer_span_weight, documents=document)
+                                  span_weight=s.answer_span_weight, documents=document, model=model,
+                                  model_weight=s.reader_weight, model_threshold=s.reader_threshold)
 
     def as_retriever(self, k: int = 4, source: str | None = None):
         """Hybrid retrieval as a LangChain `BaseRetriever`."""

@@ -75,8 +75,9 @@ class _OnnxEncoder:
     (+6-18% texts/s on 2 cores, BENCHMARKS.md). onnxruntime releases the GIL while it runs."""
 
     def __init__(self, model: str, onnx_file: Path, workers: int):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
+
+        from .onnx_runtime import open_session
 
         src = Path(_model_dir(model))
         max_len = 256
@@ -86,11 +87,7 @@ class _OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(src / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_len)
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self.session = open_session(onnx_file)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.dimension = int(self.session.get_outputs()[0].shape[-1] or 384)
         self.workers = workers

@@ -156,6 +156,8 @@ class EvalResult:
     false_abstain: int = 0
     hit1: int = 0
     hit5: int = 0
+    lead_ok: int = 0  # answerable questions whose answer's first sentence (the lead) holds the gold answer
+    first_quote_ok: int = 0  # ... whose first cited sentence does
     hallucinated: int = 0
     supported_sentences: int = 0
     sentences: int = 0
@@ -176,6 +178,8 @@ class EvalResult:
             "abstention_accuracy": ratio(self.abstained_ok, self.unanswerable),
             "false_abstention": ratio(self.false_abstain, self.answerable),
             "hit@1": ratio(self.hit1, self.answerable), "hit@5": ratio(self.hit5, self.answerable),
+            "lead_correct": ratio(self.lead_ok, self.answerable),
+            "first_quote_correct": ratio(self.first_quote_ok, self.answerable),
             "hallucinated_answer_shown": ratio(self.hallucinated, self.answerable) if self.name == "hotpotqa" else None,
             "supported_sentence_share": ratio(self.supported_sentences, self.sentences),
             "llm_sentence_answers": ratio(self.written, self.answered) if self.written else None,
@@ -222,6 +226,10 @@ def run_eval(assistant, qa: QASet, limit: int | None = None) -> EvalResult:
             res.written_correct += all(any(contains(written, a) for a in group) for group in item.answers)
         if item.wrong and not answer.abstained and contains(answer.text, item.wrong):
             res.hallucinated += 1
+        if not answer.abstained and answer.sentences:
+            res.lead_ok += all(any(contains(answer.sentences[0].text, a) for a in g) for g in item.answers)
+            res.first_quote_ok += bool(answer.citations) and all(
+                any(contains(answer.citations[0].quote, a) for a in g) for g in item.answers)
         if answer.abstained:
             res.false_abstain += 1
         else:

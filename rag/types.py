@@ -123,6 +123,17 @@ class Question:
 
 
 @dataclass(frozen=True)
+class ReaderSpan:
+    """What rag's reader model reads in one sentence: `margin`, how far its best answer span
+    scores above "no answer here" (logits; above 0 the model reads an answer), and that span's
+    document offsets [start, end)."""
+
+    margin: float
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Evidence:
     """A sentence of a retrieved passage, with the signals used to rank it as the answer.
     `document.text[start:end] == text`; `answer_start:answer_end` (document offsets) is the span
@@ -139,6 +150,7 @@ class Evidence:
     matched: frozenset[str] = frozenset()  # the question's (stemmed) words the sentence itself holds
     answer_start: int | None = None
     answer_end: int | None = None
+    reader: ReaderSpan | None = None  # the reader model's reading, when the model is in use
 
     @property
     def answer(self) -> str:

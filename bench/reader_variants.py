@@ -1,0 +1,120 @@
+"""The reader's variants side by side on the dev sets: rules alone, the reader model alone, and the
+model's margin added to the rules' score. The table behind `Settings.reader_*` (BENCHMARKS.md,
+"rag's reader model").
+
+    python bench/reader_variants.py dump --model rag/reader/model --index /tmp/ev \\
+        ../shared/eval/news2023 ../shared/eval/squad2 ../shared/eval/hotpotqa --out /tmp/variants.json
+    python bench/reader_variants.py report /tmp/variants.json
+
+`dump` reads each set's index (one per set under --index, as bench/eval_backends.py builds them),
+retrieves the passages `rag ask` would, and records every candidate sentence with the rules' score,
+the model's margin and span, and whether each holds a gold answer. `report` prints, per variant and
+set: the share of answerable questions whose first-ranked sentence holds the answer, the share
+whose lead span does, and the answerability AUC (answerable vs unanswerable questions, by the best
+score). Abstention thresholds are read off the same dump (`--fit`), on the sets' abstention
+questions, as the issue allows; the accuracy of a chosen setting is then measured with `rag eval`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+VARIANTS = {"rules": None, "model": "model", "fused 0.25": 0.25, "fused 0.5": 0.5, "fused 1.0": 1.0}
+
+
+def dump(args) -> None:
+    from rag import Assistant
+    from rag.evaluation import contains, load_qa_set
+    from rag.reader.model import ReaderModel
+
+    model = ReaderModel(Path(args.model))
+    rows = []
+    for path in args.qa_sets:
+        qa = load_qa_set(path, seed_dir=Path("seeds"))
+        a = Assistant(index_dir=args.index / qa.name, llm="none")
+        items = [i for i in qa.items if len(i.turns) == 1][:args.limit]
+        for item in items:
+            passages = a.retrieve(item.question, k=a.settings.top_k)
+            reader = a.reader()
+            reader.model, reader.model_weight = model, 0.0
+            ranked = reader.rank(item.question, passages)
+
+            def gold(text: str) -> bool:
+                return bool(text) and all(any(contains(text, x) for x in g) for g in item.answers)
+
+            cands = []
+            for e in ranked[:60]:
+                mspan = e.text[e.reader.start - e.start:e.reader.end - e.start] if e.reader else ""
+                cands.append({"score": round(e.score, 4), "margin": round(e.reader.margin, 3) if e.reader else None,
+                              "gold": gold(e.text), "rule_span": e.answer, "rule_gold": gold(e.answer),
+                              "model_span": mspan, "model_gold": gold(mspan), "text": e.text[:300]})
+            rows.append({"set": qa.name, "q": item.question, "abstain": item.abstain, "kind": reader.question.kind,
+                         "cands": cands})
+        print(f"{qa.name}: {len(items)} questions", flush=True)
+    Path(args.out).write_text(json.dumps(rows))
+
+
+def key(variant, c: dict) -> float:
+    w = VARIANTS[variant]
+    if w is None:
+        return c["score"]
+    term = max(-1.0, min(1.0, (c["margin"] or -10) / 10))
+    if w == "model":  # the rules only as hard filters (a broken constraint, a fragment: score < -0.5)
+        return term - (2.0 if c["score"] < -0.5 else 0.0)
+    return c["score"] + w * term
+
+
+def auc(pos: list[float], neg: list[float]) -> float | None:
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def report(args) -> None:
+    rows = json.loads(Path(args.dump).read_text())
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    print("| variant | set | first sentence holds the answer | lead span holds it | lead (span or sentence) "
+          "| answerability AUC |")
+    print("|---|---|---|---|---|---|")
+    for variant in VARIANTS:
+        for name in sets:
+            part = [r for r in rows if r["set"] == name and r["cands"]]
+            ans = [r for r in part if not r["abstain"]]
+            first = lead = lead_any = 0
+            best_pos, best_neg = [], []
+            for r in part:
+                top = max(r["cands"], key=lambda c: key(variant, c))
+                (best_neg if r["abstain"] else best_pos).append(key(variant, top))
+                if r["abstain"]:
+                    continue
+                first += top["gold"]
+                span_gold = top["rule_gold"] if variant == "rules" else top["model_gold"]
+                lead += span_gold
+                span = top["rule_span"] if variant == "rules" else top["model_span"]
+                lead_any += span_gold if span else top["gold"]
+            n = max(len(ans), 1)
+            a = auc(best_pos, best_neg)
+            print(f"| {variant} | {name} | {first / n:.3f} | {lead / n:.3f} | {lead_any / n:.3f} | "
+                  f"{'–' if a is None else f'{a:.3f}'} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("dump")
+    d.add_argument("qa_sets", type=Path, nargs="+")
+    d.add_argument("--model", default="rag/reader/model")
+    d.add_argument("--index", type=Path, default=Path("/tmp/rag-evals"))
+    d.add_argument("--limit", type=int)
+    d.add_argument("--out", default="/tmp/reader-variants.json")
+    r = sub.add_parser("report")
+    r.add_argument("dump")
+    args = ap.parse_args()
+    dump(args) if args.cmd == "dump" else report(args)
+
+
+if __name__ == "__main__":
+    main()
