@@ -38,7 +38,7 @@ def dump(args) -> None:
         for item in items:
             passages = a.retrieve(item.question, k=a.settings.top_k)
             reader = a.reader()
-            reader.model, reader.model_weight = model, 0.0
+            reader.model, reader.model_weight, reader.model_threshold = model, 0.0, float("inf")  # rule spans kept
             ranked = reader.rank(item.question, passages)
 
             def gold(text: str) -> bool:

@@ -439,8 +439,10 @@ class ExtractiveAnswerer:
         if on_topic:
             return False
         best = ranked[0]
-        if best.reader is not None:  # the model reads no answer in it, or a hard check failed
-            return best.reader.margin < self.model_threshold or best.score < 0
+        q = self.question
+        # The model reads spans, so its margin says nothing of a yes/no or an "X or Y?" question.
+        if best.reader is not None and not (q and (q.options or q.yes_no)):
+            return best.reader.margin < self.model_threshold or best.score < 0  # no answer read, or a broken check
         return best.score < self.threshold
 
     def select(self, ranked: list[Evidence], passages: list[Passage]) -> Answer:

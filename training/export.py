@@ -63,7 +63,7 @@ def quantize(fp32: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul", "Attention", "Gather"], extra_options={"DefaultTensorType": 1})
+                     op_types_to_quantize=["MatMul", "Attention", "Gather", "EmbedLayerNormalization"], extra_options={"DefaultTensorType": 1})
 
 
 def logits(path: Path, feed: dict):

@@ -17,6 +17,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from ..embeddings import cpu_count
 from ..errors import ConfigError
 from ..onnx_runtime import check_sha256, open_session
 from ..types import ReaderSpan
@@ -41,7 +42,9 @@ class ReaderModel:
         check_sha256(folder / "tokenizer.json", manifest["tokenizer_sha256"])
         self.tokenizer = features.load_tokenizer(str(folder / "tokenizer.json"))
         self.inputs = {i.name for i in self.session.get_inputs()}
+        self.workers = min(cpu_count(), 4)
         self._lock = threading.Lock()
+        self._executor = None
 
     @staticmethod
     def folder() -> Path:
@@ -54,22 +57,43 @@ class ReaderModel:
         return _load(str(folder or cls.folder()))
 
     def read(self, question: str, passages: list[tuple[str, str]]) -> list["PassageReading"]:
-        """One reading per (title, text) passage."""
+        """One reading per (title, text) passage. The windows run in batches of similar length,
+        one batch per core at once (onnxruntime releases the GIL), each single-threaded as the
+        embedding model's are."""
         import numpy as np
 
         per_passage = [features.windows(self.tokenizer, question, title, [text])[0] for title, text in passages]
         flat = [w for wins in per_passage for w in wins]
         if not flat:
             return []
-        feed = features.batch(flat)
-        with self._lock:
+        order = sorted(range(len(flat)), key=lambda i: len(flat[i].ids))
+        parts = [order[i::self.workers] for i in range(min(self.workers, len(order)))]
+        logits: list = [None] * len(flat)
+
+        def run(idx: list[int]) -> None:
+            feed = features.batch([flat[i] for i in idx])
             start, end = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
+            for row, i in enumerate(idx):
+                logits[i] = (np.asarray(start[row]), np.asarray(end[row]))
+
+        if len(parts) == 1:
+            run(parts[0])
+        else:
+            for _ in self._pool().map(run, parts):  # re-raises a worker's error
+                pass
         out, i = [], 0
         for wins in per_passage:
-            out.append(PassageReading([(w, np.asarray(start[i + j]), np.asarray(end[i + j]))
-                                       for j, w in enumerate(wins)]))
+            out.append(PassageReading([(w, *logits[i + j]) for j, w in enumerate(wins)]))
             i += len(wins)
         return out
+
+    def _pool(self):
+        with self._lock:
+            if self._executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="rag-reader")
+            return self._executor
 
 
 class PassageReading:
