@@ -172,7 +172,7 @@ class Ingester:
             if drop_failed:
                 drop += [f.path for f in report.failed if f.path in known and f.path not in moved]
             if prune:
-                drop += [source for source in known if not Path(source).exists()]
+                drop += [source for source in known if not os.path.exists(source)]  # never raises
             for source in dict.fromkeys(drop):
                 if store.remove(source):
                     report.removed.append(source)

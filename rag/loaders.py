@@ -19,6 +19,7 @@ tesseract such a page is named in the file's notices.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -42,23 +43,35 @@ SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".ppt
 _MAX_EXPANSION = 20
 
 
-def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[list[Path], list[FileError]]:
+def discover(paths: list[str | Path], follow_symlinks: bool = False, folders: set[str] | None = None,
+             within: list[str | Path] | None = None) -> tuple[list[Path], list[FileError]]:
     """Expand files and folders (recursively, skipping hidden ones) into the files to read.
 
     Inside a folder, a symlink (to a file or a folder) whose target lies outside that folder is
-    skipped and reported unless `follow_symlinks`; links within it are followed, each file once.
-    A path named on its own is read even when it is a symlink. Whether a file is text is decided
-    when it is loaded, from its content.
+    skipped and reported unless `follow_symlinks`: it is resolved before anything under it is
+    listed, so a link to / costs one check. Links within the folder are followed, each file and
+    folder once. A path named on its own is read even when it is a symlink. Whether a file is
+    text is decided when it is loaded, from its content. Nothing the file system holds is fatal:
+    symlink loops, folders that cannot be read, pipes, sockets and devices are each reported
+    with the reason and skipped.
+
+    Args:
+        folders: when given, the real path of every folder listed is added to it (what
+            `rag watch` watches).
+        within: the folders links may lead into (`rag watch`'s roots, when it lists a path
+            under one): then a path named on its own is judged as a link inside them is, and a
+            link inside a sub-folder may lead anywhere under them. By default each folder given
+            is its own bound.
 
     Returns the files in a stable order and the errors met on the way (missing paths,
-    symlink loops, links leading outside).
+    symlink loops, links leading outside, unreadable folders, files that are not regular).
     """
     files: list[Path] = []
     errors: list[FileError] = []
     seen_files: set[Path] = set()
 
     def add(path: Path) -> None:
-        real = path.resolve()
+        real = Path(os.path.realpath(path))  # Path.resolve() raises on a link loop made meanwhile
         if real in seen_files:
             return
         seen_files.add(real)
@@ -67,15 +80,19 @@ def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[li
         else:
             files.append(real)
 
+    bounds = None if within is None else [os.path.realpath(w) for w in within]
     for raw in paths:
         path = Path(raw).expanduser()
         try:
-            if path.is_file():
+            if bounds is not None and not follow_symlinks and not _under(os.path.realpath(path), bounds):
+                errors.append(FileError(str(path), f"symlink leads outside {', '.join(bounds)}; "
+                                                   "use --follow-symlinks to include it"))
+            elif path.is_file():
                 add(path.absolute())
             elif path.exists() and not path.is_dir():
                 errors.append(FileError(str(path), "not a regular file (a pipe, device or socket)"))
             elif path.is_dir():
-                _walk(path.absolute(), add, errors, follow_symlinks)
+                _walk(path.absolute(), add, errors, follow_symlinks, folders, bounds)
             elif path.is_symlink():
                 errors.append(FileError(str(path), "broken symlink or symlink loop"))
             else:
@@ -85,18 +102,24 @@ def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[li
     return files, errors
 
 
-def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool) -> None:
+def _under(path: str, folders: list[str]) -> bool:
+    return any(os.path.commonpath([f, path]) == f for f in folders)
+
+
+def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool, folders: set[str] | None,
+          bounds: list[str] | None) -> None:
     visited: set[str] = set()
-    inside = os.path.realpath(root)
+    inside = bounds or [os.path.realpath(root)]
 
     def leads_outside(path: str) -> bool:
-        """A symlink whose target (all links resolved) is not under the folder being ingested."""
+        """A symlink whose target (all links resolved) is not under the folder being ingested:
+        judged before anything under it is listed."""
         if follow_symlinks or not os.path.islink(path):
             return False
-        target = os.path.realpath(path)
-        if os.path.commonpath([inside, target]) == inside:
+        if _under(os.path.realpath(path), inside):
             return False
-        errors.append(FileError(path, f"symlink leads outside {root}; use --follow-symlinks to include it"))
+        shown = root if bounds is None else ", ".join(bounds)
+        errors.append(FileError(path, f"symlink leads outside {shown}; use --follow-symlinks to include it"))
         return True
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=lambda e: errors.append(
@@ -107,6 +130,8 @@ def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool) -> No
             dirnames[:] = []
             continue
         visited.add(real)
+        if folders is not None:
+            folders.add(real)
         dirnames[:] = [d for d in sorted(dirnames)
                        if not d.startswith(".") and not leads_outside(os.path.join(dirpath, d))]
         for name in sorted(filenames):
@@ -266,11 +291,21 @@ class _ParserProcess:
         self.proc = None
         self.lock = threading.Lock()
 
-    def parse(self, request: tuple, timeout_s: float):
+    def parse(self, request: tuple, timeout_s: float, budget: str = ""):
         import pickle
         import select
 
-        with self.lock:
+        import time
+
+        # Waiting for a parse of another thread in this lane counts against the time limit too:
+        # a file never takes longer than it may, waiting included.
+        started = time.monotonic()
+        if not self.lock.acquire(timeout=timeout_s):
+            raise IngestError(f"the parser was busy with other files for {timeout_s:g} s: try again later "
+                              "(or raise RAG_PARSE_TIMEOUT_S)")
+        limit_s = timeout_s
+        timeout_s = max(limit_s - (time.monotonic() - started), 0.001)
+        try:
             if self.proc is None or self.proc.poll() is not None:
                 self.proc = self._start()
             proc = self.proc
@@ -289,14 +324,17 @@ class _ParserProcess:
                 waiting.register(proc.stdout, select.POLLIN)
                 if not waiting.poll(timeout_s * 1000):
                     self._stop()
-                    raise IngestError(f"parsing took longer than {timeout_s:g} s and was stopped "
-                                      "(raise RAG_PARSE_TIMEOUT_S to allow more)")
+                    raise IngestError(f"parsing took longer than {limit_s:g} s and was stopped "
+                                      + (f"({budget}: a hostile file?)" if budget
+                                         else "(raise RAG_PARSE_TIMEOUT_S to allow more)"))
                 ok, value, healthy = pickle.load(proc.stdout)
             except (EOFError, OSError, pickle.UnpicklingError):
                 self._stop()
                 raise IngestError("the parser process stopped without a result (out of memory?)") from None
             if not healthy:  # after MemoryError or the like, start afresh
                 self._stop()
+        finally:
+            self.lock.release()
         return ok, value
 
     @staticmethod
@@ -329,13 +367,46 @@ class _ParserProcess:
 
 
 _parser = _ParserProcess()
-# A forked child (a test harness, a pre-forking server) starts its own parser: the parent's pipes are not its.
-os.register_at_fork(after_in_child=lambda: _parser.__init__())
+# One parser process per lane: `rag serve --watch` parses its folder's files in the "watch" lane and
+# uploads in the main one, so neither waits behind the other's backlog (issue 19: an upload waited
+# 239 s behind two slow files of a watched folder).
+_parsers = {"main": _parser}
+_parsers_lock = threading.Lock()
+_lane = threading.local()
 
 
-def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLimits) -> tuple:
-    """`_parse` in the parser process, stopped after `limits.timeout_s` (see `_ParserProcess`)."""
-    ok, value = _parser.parse((reader_name, path, data, limits), limits.timeout_s)
+def _reset_parsers() -> None:
+    global _parsers_lock
+    _parser.__init__()
+    _parsers.clear()
+    _parsers["main"] = _parser
+    _parsers_lock = threading.Lock()
+
+
+# A forked child (a test harness, a pre-forking server) starts its own parsers: the parent's pipes are not its.
+os.register_at_fork(after_in_child=_reset_parsers)
+
+
+@contextlib.contextmanager
+def parser_lane(name: str):
+    """Files loaded by this thread inside the block are parsed by the parser process of lane
+    `name`, not the main one (which uploads and `rag ingest` use)."""
+    before = getattr(_lane, "name", "main")
+    _lane.name = name
+    try:
+        yield
+    finally:
+        _lane.name = before
+
+
+def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLimits,
+                     budget: str = "") -> tuple:
+    """`_parse` in the parser process, stopped after `limits.timeout_s` (see `_ParserProcess`);
+    `budget`: what that time limit is, when it is a format's budget rather than RAG_PARSE_TIMEOUT_S."""
+    name = getattr(_lane, "name", "main")
+    with _parsers_lock:
+        parser = _parser if name == "main" else _parsers.setdefault(name, _ParserProcess())
+    ok, value = parser.parse((reader_name, path, data, limits), limits.timeout_s, budget)
     if not ok:
         raise IngestError(value)
     return value

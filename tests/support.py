@@ -275,3 +275,33 @@ def bench_module(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: str = "64m"):
+    """A tmpfs mounted at `folder` for the block, to be made read-only (`remount(folder, "ro")`)
+    as a disk that stops taking writes: that blocks root too, unlike chmod. Needs root with
+    CAP_SYS_ADMIN, as in our CI container; tests/test_disk_faults.py skips without it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def remount(folder: Path, mode: str) -> None:
+    """Remount the tmpfs at `folder` read-only ("ro") or writable again ("rw")."""
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True)
+
+
+def without_file_permission_override() -> list[str]:
+    """A command prefix that runs a program as a user bound by file permissions: as root, root
+    without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (setpriv), so a folder with mode 000 is
+    unreadable to it as to anyone else; as any other user, nothing."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]

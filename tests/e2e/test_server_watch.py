@@ -67,7 +67,8 @@ def test_watch_status_says_not_watching_when_the_server_watches_nothing(tmp_path
     assistant = Assistant(index_dir=tmp_path / "index", seed_dir=tmp_path / "no-seeds")
     with TestClient(create_app(assistant, warm_up=False)) as client:
         status = client.get("/api/watch").json()
-    assert status == {"watching": False, "folders": [], "running": False, "syncs": 0, "last_sync": None, "error": ""}
+    assert status == {"watching": False, "folders": [], "running": False, "syncs": 0, "last_sync": None, "error": "",
+                      "restarts": 0}
     assert set(WatchStatus.model_fields) == set(status)
 
 
@@ -86,6 +87,44 @@ def test_watch_status_gives_the_folders_and_each_sync_with_its_file_count(watche
         assert second["last_sync"]["indexed"] == 1 and second["last_sync"]["failed"] == 1
         assert second["last_sync"]["at"] >= first["last_sync"]["at"]
     assert not watching.status()["running"]  # stopped with the app
+
+
+def test_a_watcher_that_stops_is_visible_and_started_again_with_backoff(tmp_path):
+    """Issue 19, item 1: the watcher thread died while /healthz said ready and /api/watch said
+    `running: false, error: ""`. Its index's disk turns read-only (a tmpfs remounted ro): the sync
+    fails, /healthz says degraded with the reason, /api/watch gives the error text, and the watcher
+    is started again with backoff; once the disk takes writes again it runs, syncs the edit it
+    missed, and all is well again."""
+    from support import remount, small_tmpfs
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plant.txt").write_text(PLANT, encoding="utf-8")
+    with small_tmpfs(tmp_path / "disk") as disk:
+        assistant = Assistant(index_dir=disk / "index", seed_dir=tmp_path / "no-seeds")
+        stops: list[str] = []
+        watching = Watching([docs], assistant.settings, on_stop=stops.append)
+        try:
+            with TestClient(create_app(assistant, warm_up=False, watching=watching)) as client:
+                wait_for(lambda: client.get("/api/watch").json()["last_sync"], "the first sync")
+                assert client.get("/healthz").json() == {"status": "ok", "ready": True}
+                remount(disk, "ro")
+                (docs / "ferry.txt").write_text("The ferry to Gull Island leaves at nine every morning.\n")
+                down = wait_for(lambda: (s := client.get("/api/watch").json())["error"] and not s["running"] and s,
+                                "the watcher stopped", 60)
+                health = client.get("/healthz").json()
+                assert health["status"] == "degraded" and health["problems"] == [f"watching stopped: {down['error']}"]
+                assert stops and "trying again in 1 s" in stops[0]
+                wait_for(lambda: client.get("/api/watch").json()["restarts"] >= 2, "two tries again", 60)
+                assert "trying again in 2 s" in stops[1]  # backoff: each wait twice the last
+                remount(disk, "rw")
+                wait_for(lambda: (s := client.get("/api/watch").json())["running"] and not s["error"],
+                         "the watcher running again", 120)
+                assert client.get("/healthz").json()["status"] == "ok"
+                wait_for(lambda: any(s.source.endswith("ferry.txt") for s in assistant.sources()), "ferry.txt", 60)
+        finally:
+            remount(disk, "rw")
+            assistant.close()
 
 
 def test_a_conversation_read_back_marks_citations_whose_source_changed_or_is_gone(watched):
