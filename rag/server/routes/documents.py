@@ -130,8 +130,10 @@ async def get_document_file(document_id: str, state: State) -> Response:
         if await state.call(state.assistant.document, source) is None:
             raise HTTPException(404, "no such document")
         raise HTTPException(404, f"this document is not a PDF: its text is at /api/documents/{document_id}")
+    doc = await state.call(state.assistant.document, source)
     try:
-        data = await state.call(state.assistant.original, source)
+        # the file is read outside the answering lock: only the index lookup needs it
+        data = await run_in_threadpool(state.assistant.original, source, doc)
     except DocumentNotFound:
         raise HTTPException(404, "no such document") from None
     except DocumentChanged as e:
