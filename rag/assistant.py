@@ -124,15 +124,18 @@ class Assistant:
             return self.ingester.ingest_files([Path(p) for p in paths], progress=progress, parsed=parsed)
         return self.ingester.ingest(paths, prune=prune, progress=progress, follow_symlinks=follow_symlinks)
 
-    def parse(self, files: list[Path], read_from: dict[Path, Path] | None = None) -> dict:
+    def parse(self, files: list[Path], read_from: dict[Path, Path] | None = None,
+              deadline_s: float | None = None) -> dict:
         """Read and chunk files for `ingest(files, parsed=...)` without touching the index, so it
         may run while other threads answer (the server parses uploads outside its answering
         lock). `read_from`: where the bytes of a file are for now (an upload's temporary name).
-        Returns {source: (Document, chunks) or FileError}; see `rag.ingest.parse_files`."""
+        `deadline_s`: how long all the files may take together (a file not parsed by then is a
+        FileError). Returns {source: (Document, chunks) or FileError}; see `rag.ingest.parse_files`."""
         from .ingest import parse_files
 
         s = self.settings
-        return parse_files([Path(f) for f in files], self.parse_limits, s.chunk_size, s.chunk_overlap, read_from)
+        return parse_files([Path(f) for f in files], self.parse_limits, s.chunk_size, s.chunk_overlap, read_from,
+                           deadline_s=deadline_s)
 
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""

@@ -23,7 +23,7 @@ from ..config import Settings
 from ..errors import RagError
 from . import openai_api, uploads
 from .access_log import AccessLog
-from .limits import BodySizeLimit
+from .limits import BodySizeLimit, UploadPace
 from .routes import conversations, documents, questions, watch
 from .schemas import ERRORS
 from .security import BrowserGuard
@@ -89,6 +89,8 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(UploadPace, prefix="/api/documents", min_bytes_per_s=settings.upload_min_kbps * 1000,
+                       grace_s=settings.upload_grace_s)
     app.add_middleware(BodySizeLimit, limits=[("/api/documents", int(settings.max_upload_mb * 1_000_000),
                                                "RAG_MAX_UPLOAD_MB")],
                        default=(settings.max_request_kb * 1000, "RAG_MAX_REQUEST_KB"))
