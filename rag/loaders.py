@@ -197,6 +197,9 @@ def load(path: Path, max_bytes: int | None = None, limits: ParseLimits | None = 
         raise IngestError("empty file: nothing to index")
     if reader is _read_text or limits.timeout_s is None:
         parsed = _parse(reader.__name__, name, data, limits)
+    elif limits.timeout_s > _FORMAT_SECONDS.get(suffix, limits.timeout_s):
+        parsed = _parse_in_worker(reader.__name__, name, data, replace(limits, timeout_s=_FORMAT_SECONDS[suffix]),
+                                  f"the time a {suffix} file may take to parse")
     else:
         parsed = _parse_in_worker(reader.__name__, name, data, limits)
     text, title, pages, encoding, *more = parsed
@@ -995,6 +998,66 @@ def _check_docx_text(zf: zipfile.ZipFile, limits: ParseLimits) -> None:
                     del parent[0]
 
 
+# ---- per-format budgets (issue 19, item 5) -----------------------------------------------------------
+# The last-resort caps (RAG_MAX_TEXT_MB, an archive's expansion, RAG_PARSE_TIMEOUT_S) let a small
+# hostile file cost gigabytes and minutes first: a 316 KB .pptx and a 5.6 MB .eml reached ~4 GB of
+# memory, a 20 KB .epub took 120 s of CPU. What the readers build is bounded here instead, per
+# format, from a streaming count made before any tree is built: XML elements (python-pptx and lxml
+# hold ~0.5-1 KB per element), HTML tags (BeautifulSoup ~1 KB per tag, html.parser ~200,000 tags a
+# second), MIME parts (the email package builds a message object per part). Each bound is one to
+# two orders of magnitude above what real documents hold (a 300-slide deck: ~150,000 XML elements;
+# a long novel as EPUB: ~100,000 tags), so only hostile files meet them, refused in seconds with
+# the reason. The time budgets cap what is left, below RAG_PARSE_TIMEOUT_S. Judgement, not measured
+# on a corpus.
+_FORMAT_SECONDS = {".pptx": 30.0, ".odt": 30.0, ".epub": 60.0, ".eml": 30.0}
+_XML_BYTES = 64_000_000  # XML (and .rels) a .pptx or .odt may decompress to, all members together
+_XML_ELEMENTS = 1_000_000  # elements in that XML
+_HTML_TAGS = 500_000  # tags in the chapters of an .epub, or the HTML body of an .eml
+_EPUB_SPINE = 5_000  # chapters in an .epub's reading order
+_EML_PARTS = 1_000  # MIME parts in an .eml (its attachments included)
+_EML_ENCODED_WORDS = 10_000  # =?charset?...?= words in its header lines, each decoded on its own
+_TAG = re.compile(r"<[A-Za-z!/?]")
+
+
+def _over_budget(kind: str, what: str, found: str, budget: int | float) -> IngestError:
+    return IngestError(f"refusing this {kind}: {what} {found}, over the {budget:,} a {kind} may hold "
+                       "(a hostile file?); nothing of it was indexed")
+
+
+def _check_xml_budget(zf: zipfile.ZipFile, kind: str) -> None:
+    """Stream every XML member of a zip-based document, counting elements (each freed once
+    read), and refuse it past `_XML_BYTES` or `_XML_ELEMENTS` before a reader builds its trees."""
+    from lxml import etree
+
+    members = [i for i in zf.infolist() if i.filename.endswith((".xml", ".rels"))]
+    size = sum(i.file_size for i in members)
+    if size > _XML_BYTES:
+        raise _over_budget(kind, "its XML decompresses to", f"{size / 1e6:.0f} MB ({size:,} bytes)", _XML_BYTES)
+    count = 0
+    for info in members:
+        with zf.open(info) as fh:
+            try:
+                for _, el in etree.iterparse(fh, events=("end",), resolve_entities=False, no_network=True):
+                    count += 1
+                    if count > _XML_ELEMENTS:
+                        raise _over_budget(kind, "its XML holds more than", f"{_XML_ELEMENTS:,} elements",
+                                           _XML_ELEMENTS)
+                    el.clear()
+                    parent = el.getparent()
+                    while parent is not None and el.getprevious() is not None:
+                        del parent[0]
+            except etree.XMLSyntaxError:
+                continue  # not XML: left to the reader, which says so if it needs the member
+
+
+def _check_html_tags(html: str | bytes, kind: str, seen: int = 0) -> int:
+    """`seen` plus the tags in `html`; refuses the file past `_HTML_TAGS`."""
+    tags = seen + len(_TAG.findall(html if isinstance(html, str) else html.decode("latin-1")))
+    if tags > _HTML_TAGS:
+        raise _over_budget(kind, "its HTML holds more than", f"{_HTML_TAGS:,} tags", _HTML_TAGS)
+    return tags
+
+
 def _open_zip(data: bytes, limits: ParseLimits, kind: str) -> zipfile.ZipFile:
     """A zip-based document (.pptx, .odt, .epub), its declared sizes checked (`_check_zip`)
     before anything is decompressed."""
@@ -1047,6 +1110,7 @@ def _read_pptx(path: Path, data: bytes, limits: ParseLimits):
     with _open_zip(data, limits, ".pptx") as zf:
         if "ppt/presentation.xml" not in zf.namelist():
             raise IngestError("not a valid .pptx (no ppt/presentation.xml in the archive)")
+        _check_xml_budget(zf, ".pptx")
     deck = Presentation(io.BytesIO(data))
     slide_texts, titles, total = [], [], 0
     for number, slide in enumerate(deck.slides, start=1):
@@ -1101,6 +1165,7 @@ def _read_odt(path: Path, data: bytes, limits: ParseLimits):
             raise IngestError("not a valid .odt (no content.xml in the archive)")
         if "META-INF/manifest.xml" in names and b"encryption-data" in zf.read("META-INF/manifest.xml"):
             raise IngestError("encrypted .odt: save it without a password and ingest it again")
+        _check_xml_budget(zf, ".odt")
         out = _Paragraphs(limits)
         with zf.open("content.xml") as fh:
             for _, el in etree.iterparse(fh, events=("end",), tag=(_ODF_TEXT + "p", _ODF_TEXT + "h"),
@@ -1171,11 +1236,16 @@ def _read_epub(path: Path, data: bytes, limits: ParseLimits):
         base = opf_name.rpartition("/")[0]
         manifest = {item.get("id"): item for item in opf.iter(_OPF + "item")}
         spine = [manifest[ref.get("idref")] for ref in opf.iter(_OPF + "itemref") if ref.get("idref") in manifest]
+        if len(spine) > _EPUB_SPINE:
+            raise _over_budget(".epub", "its reading order lists", f"{len(spine):,} chapters", _EPUB_SPINE)
+        spine = list({id(item): item for item in spine}.values())  # a chapter listed twice is read once
         encrypted = _epub_encrypted(zf) if "META-INF/encryption.xml" in names else set()
         toc = _epub_toc(zf, base, manifest.values(), names)
         out = _Paragraphs(limits)
         notices = []
-        for item in spine:
+        chapters = []
+        tags = 0
+        for item in spine:  # the tags of every chapter counted before any is parsed
             name = _epub_href(base, item.get("href", ""))
             if item.get("media-type") not in _EPUB_HTML:
                 continue
@@ -1184,6 +1254,9 @@ def _read_epub(path: Path, data: bytes, limits: ParseLimits):
             if name not in names:
                 notices.append(f"chapter {name} is listed but missing from the archive")
                 continue
+            tags = _check_html_tags(zf.read(name), ".epub", tags)
+            chapters.append(name)
+        for name in chapters:
             soup = BeautifulSoup(zf.read(name), "html.parser")
             text, html_title, headings = _html_text(soup)
             chapter = toc.get(name) or (headings[0][1] if headings else "") or html_title
@@ -1259,6 +1332,12 @@ def _read_eml(path: Path, data: bytes, limits: ParseLimits):
 
     from bs4 import BeautifulSoup
 
+    parts = len(re.findall(rb"(?im)^content-type[ \t]*:", data))
+    if parts > _EML_PARTS:
+        raise _over_budget(".eml", "it has", f"{parts:,} MIME parts", _EML_PARTS)
+    words = len(re.findall(rb"=\?[^?\s]{1,64}\?[bBqQ]\?", data))
+    if words > _EML_ENCODED_WORDS:
+        raise _over_budget(".eml", "it has", f"{words:,} encoded words (=?charset?...?=)", _EML_ENCODED_WORDS)
     message = BytesParser(policy=policy.default).parsebytes(data)
     if not message.keys():
         raise IngestError("not an email (no header lines such as From: or Subject:)")
@@ -1275,6 +1354,7 @@ def _read_eml(path: Path, data: bytes, limits: ParseLimits):
     if body is not None:
         content = _part_text(body)
         if body.get_content_subtype() == "html":
+            _check_html_tags(content, ".eml")
             text, _, headings = _html_text(BeautifulSoup(content, "html.parser"))
         else:
             text = content.replace("\r\n", "\n").replace("\r", "\n").strip()
