@@ -88,6 +88,14 @@ def _watch(ingester, paths, stop_event, rescan_s, follow_symlinks, ignore, on_sy
     first, failures, last_full = True, 0, 0.0
     while not stop_event.is_set():
         targets = watcher.targets()
+        if not targets:  # every root is gone (a folder deleted, an unmounted disk): look again now and then
+            report = watcher.full()
+            if on_sync and (first or _eventful(report)):
+                on_sync(report)
+            first = False
+            if not watcher.targets():
+                stop_event.wait(min(rescan_s, 5.0))
+            continue
         # The watch is set up on the generator's first step; the full sync that follows it finds
         # what changed before (at start, or while the watch was set up again): nothing is missed.
         changes_seen = watchfiles.watch(
