@@ -279,9 +279,9 @@ def bench_module(name: str):
 
 @contextmanager
 def small_tmpfs(folder: Path, size: str = "64m"):
-    """A tmpfs mounted at `folder` for the block, to be made read-only (`remount(folder, "ro")`)
-    as a disk that stops taking writes: that blocks root too, unlike chmod. Needs root with
-    CAP_SYS_ADMIN, as in our CI container; tests/test_disk_faults.py skips without it."""
+    """A tmpfs mounted at `folder` for the block, to be filled (`fill`) as a disk that stops
+    taking writes while a process holds its files open (a read-only remount is refused then).
+    Needs root with CAP_SYS_ADMIN, as in our CI container; tests/test_disk_faults.py skips without it."""
     folder.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
     if done.returncode:
@@ -292,9 +292,22 @@ def small_tmpfs(folder: Path, size: str = "64m"):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def remount(folder: Path, mode: str) -> None:
-    """Remount the tmpfs at `folder` read-only ("ro") or writable again ("rw")."""
-    subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True)
+def fill(folder: Path) -> Path:
+    """A file in `folder` grown until its file system is full (ENOSPC); delete it to make room."""
+    filler = folder / "filler"
+    block = b"\0" * (1 << 20)
+    with open(filler, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(block)
+        except OSError:
+            pass
+        try:
+            while True:  # the last blocks, a page at a time
+                fh.write(block[:4096])
+        except OSError:
+            pass
+    return filler
 
 
 def without_file_permission_override() -> list[str]:

@@ -91,11 +91,11 @@ def test_watch_status_gives_the_folders_and_each_sync_with_its_file_count(watche
 
 def test_a_watcher_that_stops_is_visible_and_started_again_with_backoff(tmp_path):
     """Issue 19, item 1: the watcher thread died while /healthz said ready and /api/watch said
-    `running: false, error: ""`. Its index's disk turns read-only (a tmpfs remounted ro): the sync
+    `running: false, error: ""`. Its index's disk fills up (a small tmpfs): the sync
     fails, /healthz says degraded with the reason, /api/watch gives the error text, and the watcher
-    is started again with backoff; once the disk takes writes again it runs, syncs the edit it
+    is started again with backoff; once there is room again it runs, syncs the edit it
     missed, and all is well again."""
-    from support import remount, small_tmpfs
+    from support import fill, small_tmpfs
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -108,7 +108,7 @@ def test_a_watcher_that_stops_is_visible_and_started_again_with_backoff(tmp_path
             with TestClient(create_app(assistant, warm_up=False, watching=watching)) as client:
                 wait_for(lambda: client.get("/api/watch").json()["last_sync"], "the first sync")
                 assert client.get("/healthz").json() == {"status": "ok", "ready": True}
-                remount(disk, "ro")
+                filler = fill(disk)
                 (docs / "ferry.txt").write_text("The ferry to Gull Island leaves at nine every morning.\n")
                 down = wait_for(lambda: (s := client.get("/api/watch").json())["error"] and not s["running"] and s,
                                 "the watcher stopped", 60)
@@ -117,13 +117,12 @@ def test_a_watcher_that_stops_is_visible_and_started_again_with_backoff(tmp_path
                 assert stops and "trying again in 1 s" in stops[0]
                 wait_for(lambda: client.get("/api/watch").json()["restarts"] >= 2, "two tries again", 60)
                 assert "trying again in 2 s" in stops[1]  # backoff: each wait twice the last
-                remount(disk, "rw")
+                filler.unlink()
                 wait_for(lambda: (s := client.get("/api/watch").json())["running"] and not s["error"],
                          "the watcher running again", 120)
                 assert client.get("/healthz").json()["status"] == "ok"
                 wait_for(lambda: any(s.source.endswith("ferry.txt") for s in assistant.sources()), "ferry.txt", 60)
         finally:
-            remount(disk, "rw")
             assistant.close()
 
 
