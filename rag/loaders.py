@@ -282,6 +282,10 @@ _WORKER_MEMORY = 2_000_000_000
 _WORKER_MEMORY_PER_CHAR = 40
 
 
+_READY = b"R"  # what the parser process writes once it is ready for files
+_START_S = 60.0
+
+
 class _ParserProcess:
     """One `python` process that parses files sent to it over a pipe, started on first use and
     killed when a parse passes its time limit (the next file starts a new one). A parser stuck in
@@ -342,14 +346,24 @@ class _ParserProcess:
 
     @staticmethod
     def _start():
+        import select
         import subprocess
         import sys
 
         root = str(Path(__file__).resolve().parents[1])  # the rag this process runs
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         # A process group of its own: the programs it runs (tesseract for OCR) are killed with it.
-        return subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
+        proc = subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
+        # Its start (an interpreter importing rag: ~1 s on a busy machine) is not the file's parse
+        # time: a 1 s limit used to stop a small HTML file parsed right after a killed parse.
+        started = select.poll()
+        started.register(proc.stdout, select.POLLIN)
+        if not started.poll(_START_S * 1000) or proc.stdout.read(len(_READY)) != _READY:
+            proc.kill()
+            proc.wait()
+            raise IngestError(f"the parser process did not start within {_START_S:g} s")
+        return proc
 
     def _stop(self) -> None:
         if self.proc is not None:
@@ -438,6 +452,8 @@ def _serve() -> None:
         os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
+    stdout.write(_READY)  # started: the parent's time limits count from here, not from the fork
+    stdout.flush()
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     while True:
         try:
