@@ -16,8 +16,9 @@ Each real folder under the roots is watched on its own (not recursively), listed
 /, say) is reported, never walked or watched. When folders appear the watch is set up again over
 the new set, followed by a full (stat-only) sync for what changed meanwhile.
 
-A file that keeps changing (a log being written) is re-indexed at most once per
-`_BUSY_FACTOR` times what its last indexing took, so it cannot keep a core busy.
+A file that keeps changing (a log being written) is re-indexed at most once per `_BUSY_FACTOR`
+times what its last re-indexing took (its share of that sync, by size), so it cannot keep a
+core busy; one edit after another minutes apart is applied at once each time.
 
 It uses watchfiles (inotify on Linux, FSEvents on macOS, polling elsewhere). It does not read,
 chunk or embed files itself: the `Ingester` does.
@@ -48,9 +49,9 @@ _DEBOUNCE_MS = 1200
 _PARSE_AHEAD = 64
 # When nothing changes, the loop wakes this often to see whether a rescan is due: a time check only.
 _IDLE_WAKE_MS = 500
-# A file indexed again within this many times the time its last sync took waits until then: a
+# A file changed again within this many times what its last re-indexing took waits until then: a
 # file appended to every second (issue 19: ~80 s of CPU a minute re-embedding a growing log) then
-# costs at most 1/(1 + _BUSY_FACTOR) of a core, while a file saved now and then is indexed at once.
+# costs at most 1/(1 + _BUSY_FACTOR) of the time, while a file saved now and then is indexed at once.
 _BUSY_FACTOR = 4
 _BUSY_MAX_S = 30.0
 # Setting up the watch can fail for a moment (a folder removed between listing and watching):
@@ -234,10 +235,15 @@ class _Sync:
         # The stat taken before reading: a write since shows as a change. A file that failed is
         # kept too, so an unreadable file is not read and reported again until it changes.
         self.synced.update(before)
-        # what was indexed may be indexed again only after _BUSY_FACTOR times what this took
-        wait = min(_BUSY_FACTOR * (time.monotonic() - started), _BUSY_MAX_S)
-        for source in report.added + report.updated:
-            self.not_before[source] = time.monotonic() + wait
+        # A file re-indexed (not a new one: the first sync, with the model's loading, and a burst
+        # would hold them all) may be indexed again only after _BUSY_FACTOR times its share of
+        # what this sync took, by size.
+        now = time.monotonic()
+        took = now - started
+        total = sum(st[0] for st in before.values() if st) or 1
+        for source in report.updated:
+            share = took * max((before.get(source) or (1, 0))[0], 1) / total
+            self.not_before[source] = now + min(_BUSY_FACTOR * share, _BUSY_MAX_S)
         return report
 
     def _new(self, errors):
