@@ -191,3 +191,37 @@ def test_page_shows_the_watched_folder_last_sync_and_source_changed_after_an_edi
         assert "March 2024" in page.locator("#citation-body mark").text_content()  # the quote as it was
         page.screenshot(path=str(artifacts / "watch-source-changed.png"))
         page.context.close()
+
+
+def test_page_says_when_watching_stopped_and_when_it_runs_again(browser, tmp_path, artifacts):
+    """Issue 19, item 1: the Documents tab shows a watcher stopped on an error (here the index's
+    disk is full) with its reason, and the last sync again once it runs."""
+    from support import fill, small_tmpfs
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plant.txt").write_text(PLANT, encoding="utf-8")
+    with small_tmpfs(tmp_path / "disk") as disk:
+        assistant = Assistant(index_dir=disk / "index", seed_dir=tmp_path / "no-seeds")
+        watching = Watching([docs], assistant.settings, on_stop=lambda message: None)
+        try:
+            with live_server(create_app(assistant, warm_up=False, watching=watching)) as (host, port):
+                wait_for(lambda: watching.status()["last_sync"], "the first sync")
+                page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"http://{host}:{port}/")
+                page.click("#docs-tab")
+                page.locator("#last-sync", has_text="last sync").wait_for()
+                filler = fill(disk)
+                (docs / "ferry.txt").write_text("The ferry to Gull Island leaves at nine every morning.\n")
+                stopped = page.locator("#last-sync", has_text=re.compile(r"^Watching stopped: .+ \(it will be started again\)$"))
+                stopped.wait_for()
+                # the sync's error, or on a try again the index's: both name the full disk
+                assert re.search("No space left on device|disk is full", stopped.text_content()), stopped.text_content()
+                page.screenshot(path=str(artifacts / "watch-stopped.png"))
+                filler.unlink()
+                page.locator("#last-sync", has_text=re.compile(r"^last sync \d\d:\d\d:\d\d")).wait_for()
+                page.locator("#documents li", has_text="ferry.txt").wait_for()
+                page.context.close()
+        finally:
+            assistant.close()
