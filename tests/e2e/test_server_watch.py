@@ -225,3 +225,32 @@ def test_page_says_when_watching_stopped_and_when_it_runs_again(browser, tmp_pat
                 page.context.close()
         finally:
             assistant.close()
+
+
+def test_an_upload_does_not_wait_behind_the_watched_folders_slow_files(tmp_path):
+    """Issue 19, item 3: under `rag serve --watch` an upload waited 239 s behind two slow files of the
+    watched folder (one parser process for both). The watcher now parses in a process of its own:
+    while it spends its 8 s on each of two PDFs, an uploaded HTML file is parsed and indexed at once."""
+    from test_hostile_input import inflating_pdf
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plant.txt").write_text(PLANT, encoding="utf-8")
+    assistant = Assistant(index_dir=tmp_path / "index", seed_dir=tmp_path / "no-seeds", parse_timeout_s=8,
+                          max_page_chars=100_000_000, max_text_mb=10_000)
+    watching = Watching([docs], assistant.settings)
+    with TestClient(create_app(assistant, warm_up=False, watching=watching),
+                    headers={"X-Requested-With": "rag"}) as client:
+        wait_for(lambda: client.get("/api/watch").json()["last_sync"], "the first sync")
+        inflating_pdf(docs / "slow1.pdf")
+        inflating_pdf(docs / "slow2.pdf")
+        time.sleep(2)  # the watcher is parsing slow1.pdf
+        started = time.monotonic()
+        html = b"<html><body><p>The ferry to Gull Island leaves at nine every morning.</p></body></html>"
+        result = client.post("/api/documents", files=[("files", ("ferry.html", html, "text/html"))]).json()
+        took = time.monotonic() - started
+        assert result["results"][0]["status"] == "added", result
+        assert took < 6, took  # not the ~14 s left of the two slow files' parses
+        last = wait_for(lambda: (s := client.get("/api/watch").json())["last_sync"]["failed"] == 2 and s,
+                        "the slow files' report", 60)
+        assert last["running"]
