@@ -404,6 +404,8 @@ def test_slow_drip_uploads_from_32_connections_never_make_a_question_wait(tmp_pa
             stop.set()
             for sock in drips:
                 sock.close()
+    print(f"/api/ask with 32 uploads dripping: {len(took)} questions, seconds each: "
+          f"{', '.join(f'{t:.2f}' for t in took)}")
     assert len(statuses) >= 3 and set(statuses) == {200}, statuses
     assert all(r.startswith("HTTP/1.1 408") and "RAG_UPLOAD_MIN_KBPS" in r for r in replies), replies[:3]
 
