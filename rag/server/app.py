@@ -116,10 +116,11 @@ def _page_routes(app: FastAPI) -> None:
     @app.get("/healthz", tags=["meta"])
     def healthz(state: State) -> dict:
         """Liveness; `ready` turns true once the seeds are indexed and the models loaded. `status`
-        is `degraded` (still 200: questions are answered) while `rag serve --watch`'s watcher is
-        stopped on an error, which `problems` gives; it is started again with backoff."""
+        is `degraded` (still 200: questions are answered) from the moment `rag serve --watch`'s
+        watcher stops on an error (which `problems` gives) until, started again with backoff, it
+        has synced."""
         watching = state.watching.status() if state.watching else None
-        if watching and not watching["running"] and watching["error"]:
+        if watching and watching["error"]:
             return {"status": "degraded", "ready": state.ready.is_set(),
                     "problems": [f"watching stopped: {watching['error']}"]}
         return {"status": "ok", "ready": state.ready.is_set()}
