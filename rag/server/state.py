@@ -35,7 +35,9 @@ class ServerState:
     serving, one at a time under `lock`: the lazily built models and the local index are not
     made for concurrent use, and the machine's cores are better spent on one question at a time.
     A bounded queue: at most `max_queue` calls wait for the lock, each at most `queue_timeout_s`;
-    beyond that a request gets 503 with Retry-After instead of hanging.
+    beyond that a request gets 503 with Retry-After instead of hanging. Uploads never take a
+    place in it: theirs are `receiving_upload` (the body arriving) and `parsing_upload` (after
+    it has arrived in full); they wait for the lock only to write what they parsed.
 
     Args:
         assistant: the Assistant every request uses.
