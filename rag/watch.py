@@ -88,7 +88,8 @@ def _watch(ingester, paths, stop_event, rescan_s, follow_symlinks, ignore, on_sy
     watcher.list_folders()
     first, failures, last_full = True, 0, 0.0
     while not stop_event.is_set():
-        targets = watcher.targets()
+        targets, watched = watcher.targets(), watcher.watch_set()
+        watcher.lost.clear()  # the watch about to be set up covers every folder there is now
         if not targets:  # every root is gone (a folder deleted, an unmounted disk): look again now and then
             report = watcher.full()
             if on_sync and (first or _eventful(report)):
@@ -138,8 +139,9 @@ def _watch(ingester, paths, stop_event, rescan_s, follow_symlinks, ignore, on_sy
                         report = full if report is None else _merged(report, full)
                     if report is not None and on_sync and _eventful(report):
                         on_sync(report)
-                if not set(watcher.targets()) <= set(targets):
-                    break  # folders appeared: watch the new set (a folder gone needs nothing)
+                if watcher.renewed or not watcher.watch_set() <= watched:
+                    watcher.renewed = False
+                    break  # folders appeared, or one was made anew where one was: watch the new set
         finally:
             changes_seen.close()
 
@@ -154,7 +156,13 @@ class _Sync:
         # (size, mtime) of each file as last synced: a rescan reads only files whose stat changed
         self.synced: dict[str, tuple[int, int]] = {}
         self.reported: set = set()  # problems found while listing (a link out of the folder): said once
-        self.folders: set[str] = set()  # the real folders watched (each on its own, not recursively)
+        # the real folders watched (each on its own, not recursively), with their (device, inode): a
+        # folder deleted and made again under the same name needs a watch of its own
+        self.folders: dict[str, tuple[int, int]] = {}
+        # watched folders since removed: one listed again under that name is a new folder (its
+        # inode number may well be the old one's), whose watch went with the old (`renewed`)
+        self.lost: set[str] = set()
+        self.renewed = False
         # a file that keeps changing: when it may be indexed again, and the changes held till then
         self.not_before: dict[str, float] = {}
         self.held: set[Path] = set()
@@ -177,25 +185,37 @@ class _Sync:
         files = [str(r) for r in self.roots if os.path.isfile(r)]
         return sorted(self.folders) + files
 
+    def watch_set(self) -> set[tuple[str, tuple[int, int]]]:
+        """The targets with their identities: when it is no longer within what a watch was set up
+        on, the watch is set up again (a folder appeared; a root file was replaced by a rename)."""
+        files = {(str(r), _identity(r)) for r in self.roots if os.path.isfile(r)}
+        return set(self.folders.items()) | files
+
     def _discover(self, paths, **kw):
         from .loaders import discover
 
         found: set[str] = set()
         files, errors = discover(paths, follow_symlinks=self.follow_symlinks, folders=found, **kw)
-        self.folders.update(f for f in found if not self.ignored(Path(f)))
+        for folder in found:
+            if not self.ignored(Path(folder)):
+                self.folders[folder] = _identity(folder)
+                if folder in self.lost:
+                    self.lost.discard(folder)
+                    self.renewed = True
         return files, errors
 
     def list_folders(self) -> None:
         """List the folders under the roots afresh (what the watch is set up on)."""
-        self.folders = set()
+        self.folders = {}
         self._discover(self.roots)
 
     def full(self) -> IngestReport:
         """Everything under the roots: what a fresh ingest would index; indexed files under them
         that are gone are re-keyed (moved) or removed."""
         started = time.monotonic()
-        self.folders = set()
+        before, self.folders = self.folders, {}
         files, errors = self._discover(self.roots)
+        self.lost |= set(before) - set(self.folders)
         files = [f for f in files if not self.ignored(f)]
         present = {str(f) for f in files}
         gone = [s for s in self.ingester.store.hashes() if self._watched(s) and s not in present]
@@ -294,12 +314,22 @@ class _Sync:
                         and (arrived or any(path == m or m in path.parents for m in named_paths))):
                     gone.append(source)
             for folder in [f for f in self.folders if not os.path.isdir(f)]:
-                self.folders.discard(folder)
+                del self.folders[folder]
+                self.lost.add(folder)
         # the files are judged against the roots (discover's `within`): none comes through a
         # link leading out of them
         report = self._ingest(files, errors, gone)
         log.debug("%d changed paths synced in %.2f s", len(paths), time.monotonic() - started)
         return report
+
+
+def _identity(path) -> tuple[int, int]:
+    """(device, inode), or (0, 0) for what cannot be stat'ed now."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0, 0
+    return st.st_dev, st.st_ino
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

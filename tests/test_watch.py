@@ -320,3 +320,27 @@ def test_a_file_that_keeps_growing_is_reindexed_at_most_once_per_busy_period(fre
     for (end, took), (next_end, next_took) in zip(busy, busy[1:]):
         idle = (next_end - next_took) - end
         assert idle >= min(_BUSY_FACTOR * took, _BUSY_MAX_S) * 0.9, (end, took, next_end, next_took)
+
+
+def test_a_folder_made_anew_under_the_same_name_is_watched_again(fresh_assistant, docs_dir):
+    """A watched folder removed, a file put in its place, then a folder again under that name: the
+    new folder has a watch of its own (the old one went with the removed folder's inode), so a file
+    written into it arrives in seconds, not at the next rescan."""
+    import shutil
+
+    sub = docs_dir / "sub"
+    sub.mkdir()
+    (sub / "a.txt").write_text("Swifts arrive at the old mill in May.")
+    with _Watching(fresh_assistant, docs_dir) as w:
+        assert w.names() == {"a.txt"}
+        shutil.rmtree(sub)
+        sub.write_text("The sub file says the herons fish at dawn.")
+        w.wait_for(lambda: w.names() == {"sub"}, "sub as a file", timeout=30)
+        sub.unlink()
+        sub.mkdir()
+        time.sleep(2)  # the new folder is seen (and watched) before anything is written in it
+        (sub / "late.txt").write_text("Otters sleep wrapped in kelp.")
+        written = time.monotonic()
+        arrived = w.wait_for(lambda: w.names() == {"late.txt"}, "late.txt in the new folder", timeout=30)
+        assert arrived - written < 5
+    assert w.error is None
