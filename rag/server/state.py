@@ -23,10 +23,10 @@ from ..types import Answer
 from .conversations import Conversations
 from .limits import Limits
 
-access_log = logging.getLogger("rag.server.access")
+access_log = logging.getLogger("rag.server.access")  # printed by `rag serve`
 # Bodies received at once, per place in the parse queue: reading costs only a socket and a spooled
 # temporary file, and a client that drips is dropped at its grace period's end (RAG_UPLOAD_GRACE_S).
-_RECEIVING_PER_UPLOAD = 4  # printed by `rag serve`
+_RECEIVING_PER_UPLOAD = 4
 _bearer = HTTPBearer(auto_error=False, description="The server's RAG_API_KEY, when one is set.")
 
 
