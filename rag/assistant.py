@@ -124,15 +124,18 @@ class Assistant:
             return self.ingester.ingest_files([Path(p) for p in paths], progress=progress, parsed=parsed)
         return self.ingester.ingest(paths, prune=prune, progress=progress, follow_symlinks=follow_symlinks)
 
-    def parse(self, files: list[Path], read_from: dict[Path, Path] | None = None) -> dict:
+    def parse(self, files: list[Path], read_from: dict[Path, Path] | None = None,
+              deadline_s: float | None = None) -> dict:
         """Read and chunk files for `ingest(files, parsed=...)` without touching the index, so it
         may run while other threads answer (the server parses uploads outside its answering
         lock). `read_from`: where the bytes of a file are for now (an upload's temporary name).
-        Returns {source: (Document, chunks) or FileError}; see `rag.ingest.parse_files`."""
+        `deadline_s`: how long all the files may take together (a file not parsed by then is a
+        FileError). Returns {source: (Document, chunks) or FileError}; see `rag.ingest.parse_files`."""
         from .ingest import parse_files
 
         s = self.settings
-        return parse_files([Path(f) for f in files], self.parse_limits, s.chunk_size, s.chunk_overlap, read_from)
+        return parse_files([Path(f) for f in files], self.parse_limits, s.chunk_size, s.chunk_overlap, read_from,
+                           deadline_s=deadline_s)
 
     def remove(self, path: str | Path) -> bool:
         """Remove one document (by path) from the index. Returns False if it was not indexed."""
@@ -159,28 +162,37 @@ class Assistant:
         """The stored text and metadata of one document (for citation viewers), or None."""
         return self.store.document(source)
 
-    def original(self, source: str) -> bytes:
+    def original(self, source: str, indexed=None) -> bytes:
         """The bytes of the file `source` (as indexed, exactly), for viewers that show the
         original (the chat page's PDF view): read once and returned only when they are the
         content that was indexed, so the citations' offsets and page numbers describe them.
+        Only a regular file is read, and opening it cannot block (O_NONBLOCK, judged by fstat
+        on what was opened): a FIFO put in its place is refused at once.
+
+        Args:
+            indexed: the stored document (`document(source)`), when the caller has it: then
+                the index is not read, and a server can read the file without its lock.
 
         Raises:
             DocumentNotFound: `source` is not an indexed document.
-            DocumentChanged: the file is gone, unreadable, or changed since it was indexed.
+            DocumentChanged: the file is gone, unreadable, not a regular file, or changed since
+                it was indexed.
         """
-        from .errors import DocumentChanged, DocumentNotFound
-        from .loaders import content_hash
+        from .errors import DocumentChanged, DocumentNotFound, IngestError
+        from .loaders import content_hash, open_regular
 
-        doc = self.store.document(source)
+        doc = indexed if indexed is not None else self.store.document(source)
         if doc is None:
             raise DocumentNotFound(f"{source} is not in the index at {self.location}")
         again = f"re-index it (`rag ingest {source}`, or upload it again) to see it as it is now"
         limit = int(self.settings.max_file_mb * 1_000_000)
         try:
-            with open(source, "rb") as f:
+            with open_regular(source) as f:
                 data = f.read(limit + 1)  # a file over the limit was never indexed at that size
         except OSError as e:
             raise DocumentChanged(f"{source} cannot be read ({e.strerror or e}); {again}") from None
+        except IngestError as e:  # a pipe, device or socket in the file's place
+            raise DocumentChanged(f"{source} is now {e}; {again}") from None
         if len(data) > limit or content_hash(data) != doc.content_hash:
             raise DocumentChanged(f"{source} has changed since it was indexed; {again}")
         return data

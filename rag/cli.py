@@ -17,6 +17,7 @@ hidden in a file cannot drive the terminal.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -245,7 +246,7 @@ def watch(paths: Annotated[list[Path], typer.Argument(help="Folders or files to 
     from .errors import RagError
 
     assistant = _assistant(index)
-    missing = [str(p) for p in paths if not p.exists()]
+    missing = [str(p) for p in paths if not os.path.exists(p)]  # never raises (an unreadable parent)
     if missing:
         _fail(f"no such file or folder: {', '.join(missing)}")
     stop = _stop_on_signals()
@@ -264,7 +265,9 @@ def watch(paths: Annotated[list[Path], typer.Argument(help="Folders or files to 
     try:
         assistant.watch(paths, stop, follow_symlinks=follow_symlinks, on_sync=show)
     except RagError as e:
-        _fail(str(e))
+        _fail(f"watching stopped: {e}")
+    except Exception as e:  # noqa: BLE001 - not a file's problem (those are reported): say why, exit non-zero
+        _fail(f"watching stopped: {e.__class__.__name__}: {e}")
 
 
 @app.command()

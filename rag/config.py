@@ -148,6 +148,18 @@ class Settings(BaseSettings):
     # for at most `queue_timeout_s`. Beyond either, 503 with Retry-After: refused, never left hanging.
     max_queue: int = Field(32, ge=1)
     queue_timeout_s: float = Field(60.0, gt=0)
+    # Uploads have queues of their own (issue 19): their bodies are read before they take a place,
+    # and no number of uploads, slow or not, takes a place a question would wait in.
+    max_uploads: int = Field(8, ge=1, description=(
+        "Uploads a server receives and parses at once; beyond, 503 + Retry-After. Questions have their own queue."))
+    upload_min_kbps: float = Field(16.0, gt=0, description=(
+        "Slowest an upload's body may arrive, in KB/s over the whole body, once its first RAG_UPLOAD_GRACE_S "
+        "have passed; a slower one gets 408 and is dropped, so dripping connections hold nothing for long."))
+    upload_grace_s: float = Field(10.0, gt=0, description=(
+        "Seconds an upload may take before its body must keep up with RAG_UPLOAD_MIN_KBPS."))
+    upload_parse_s: float = Field(120.0, gt=0, description=(
+        "Longest the files of one upload request may take to parse, all together and waiting for the "
+        "parser included; a file not parsed by then is reported, and nothing of it indexed."))
     # Limits on what one request may carry; beyond them 413 (body) or 422 (a field), with the setting named.
     max_request_kb: int = Field(256, ge=1, description=(
         "Largest JSON request body in KB (uploads have RAG_MAX_UPLOAD_MB); a bigger body gets 413 as soon as "

@@ -172,7 +172,7 @@ class Ingester:
             if drop_failed:
                 drop += [f.path for f in report.failed if f.path in known and f.path not in moved]
             if prune:
-                drop += [source for source in known if not Path(source).exists()]
+                drop += [source for source in known if not os.path.exists(source)]  # never raises
             for source in dict.fromkeys(drop):
                 if store.remove(source):
                     report.removed.append(source)
@@ -234,15 +234,32 @@ Parsed = tuple[Document, list[Chunk]] | FileError
 
 
 def parse_files(files: list[Path], limits: ParseLimits, chunk_size: int, chunk_overlap: int,
-                read_from: dict[Path, Path] | None = None) -> dict[str, Parsed]:
+                read_from: dict[Path, Path] | None = None, deadline_s: float | None = None) -> dict[str, Parsed]:
     """Read and chunk files (`limits`: see `ParseLimits`; every format with a reader of its own in
     a parser process that is killed at the time limit). Touches no index, so it runs outside every lock: the
     server parses uploads while it keeps answering. `read_from`: for a file whose bytes are
-    elsewhere for now (an upload under its temporary name), where to read them.
+    elsewhere for now (an upload under its temporary name), where to read them. `deadline_s`: how
+    long all of them may take (waiting for the parser included); each file's time limit is what
+    is left of it, and a file reached after it is reported unread.
 
     Returns {source: (Document, chunks) or FileError}, in the order of `files`."""
+    import time
+
     read_from = read_from or {}
-    return {str(f): _parse_one(read_from.get(f, f), f, limits, chunk_size, chunk_overlap) for f in files}
+    end = None if deadline_s is None else time.monotonic() + deadline_s
+    out: dict[str, Parsed] = {}
+    for f in files:
+        if end is None:
+            out[str(f)] = _parse_one(read_from.get(f, f), f, limits, chunk_size, chunk_overlap)
+            continue
+        left = end - time.monotonic()
+        if left <= 0:
+            out[str(f)] = FileError(str(f), f"not parsed: the files of this request took their {deadline_s:g} s "
+                                            "(RAG_UPLOAD_PARSE_S); send it again, or in smaller parts")
+            continue
+        timed = replace(limits, timeout_s=min(left, limits.timeout_s or left))
+        out[str(f)] = _parse_one(read_from.get(f, f), f, timed, chunk_size, chunk_overlap)
+    return out
 
 
 def _parse_one(path: Path, name: Path, limits: ParseLimits, chunk_size: int, chunk_overlap: int):

@@ -19,6 +19,7 @@ tesseract such a page is named in the file's notices.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -42,23 +43,35 @@ SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".ppt
 _MAX_EXPANSION = 20
 
 
-def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[list[Path], list[FileError]]:
+def discover(paths: list[str | Path], follow_symlinks: bool = False, folders: set[str] | None = None,
+             within: list[str | Path] | None = None) -> tuple[list[Path], list[FileError]]:
     """Expand files and folders (recursively, skipping hidden ones) into the files to read.
 
     Inside a folder, a symlink (to a file or a folder) whose target lies outside that folder is
-    skipped and reported unless `follow_symlinks`; links within it are followed, each file once.
-    A path named on its own is read even when it is a symlink. Whether a file is text is decided
-    when it is loaded, from its content.
+    skipped and reported unless `follow_symlinks`: it is resolved before anything under it is
+    listed, so a link to / costs one check. Links within the folder are followed, each file and
+    folder once. A path named on its own is read even when it is a symlink. Whether a file is
+    text is decided when it is loaded, from its content. Nothing the file system holds is fatal:
+    symlink loops, folders that cannot be read, pipes, sockets and devices are each reported
+    with the reason and skipped.
+
+    Args:
+        folders: when given, the real path of every folder listed is added to it (what
+            `rag watch` watches).
+        within: the folders links may lead into (`rag watch`'s roots, when it lists a path
+            under one): then a path named on its own is judged as a link inside them is, and a
+            link inside a sub-folder may lead anywhere under them. By default each folder given
+            is its own bound.
 
     Returns the files in a stable order and the errors met on the way (missing paths,
-    symlink loops, links leading outside).
+    symlink loops, links leading outside, unreadable folders, files that are not regular).
     """
     files: list[Path] = []
     errors: list[FileError] = []
     seen_files: set[Path] = set()
 
     def add(path: Path) -> None:
-        real = path.resolve()
+        real = Path(os.path.realpath(path))  # Path.resolve() raises on a link loop made meanwhile
         if real in seen_files:
             return
         seen_files.add(real)
@@ -67,15 +80,19 @@ def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[li
         else:
             files.append(real)
 
+    bounds = None if within is None else [os.path.realpath(w) for w in within]
     for raw in paths:
         path = Path(raw).expanduser()
         try:
-            if path.is_file():
+            if bounds is not None and not follow_symlinks and not _under(os.path.realpath(path), bounds):
+                errors.append(FileError(str(path), f"symlink leads outside {', '.join(bounds)}; "
+                                                   "use --follow-symlinks to include it"))
+            elif path.is_file():
                 add(path.absolute())
             elif path.exists() and not path.is_dir():
                 errors.append(FileError(str(path), "not a regular file (a pipe, device or socket)"))
             elif path.is_dir():
-                _walk(path.absolute(), add, errors, follow_symlinks)
+                _walk(path.absolute(), add, errors, follow_symlinks, folders, bounds)
             elif path.is_symlink():
                 errors.append(FileError(str(path), "broken symlink or symlink loop"))
             else:
@@ -85,18 +102,24 @@ def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[li
     return files, errors
 
 
-def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool) -> None:
+def _under(path: str, folders: list[str]) -> bool:
+    return any(os.path.commonpath([f, path]) == f for f in folders)
+
+
+def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool, folders: set[str] | None,
+          bounds: list[str] | None) -> None:
     visited: set[str] = set()
-    inside = os.path.realpath(root)
+    inside = bounds or [os.path.realpath(root)]
 
     def leads_outside(path: str) -> bool:
-        """A symlink whose target (all links resolved) is not under the folder being ingested."""
+        """A symlink whose target (all links resolved) is not under the folder being ingested:
+        judged before anything under it is listed."""
         if follow_symlinks or not os.path.islink(path):
             return False
-        target = os.path.realpath(path)
-        if os.path.commonpath([inside, target]) == inside:
+        if _under(os.path.realpath(path), inside):
             return False
-        errors.append(FileError(path, f"symlink leads outside {root}; use --follow-symlinks to include it"))
+        shown = root if bounds is None else ", ".join(bounds)
+        errors.append(FileError(path, f"symlink leads outside {shown}; use --follow-symlinks to include it"))
         return True
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=lambda e: errors.append(
@@ -107,6 +130,8 @@ def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool) -> No
             dirnames[:] = []
             continue
         visited.add(real)
+        if folders is not None:
+            folders.add(real)
         dirnames[:] = [d for d in sorted(dirnames)
                        if not d.startswith(".") and not leads_outside(os.path.join(dirpath, d))]
         for name in sorted(filenames):
@@ -172,6 +197,9 @@ def load(path: Path, max_bytes: int | None = None, limits: ParseLimits | None = 
         raise IngestError("empty file: nothing to index")
     if reader is _read_text or limits.timeout_s is None:
         parsed = _parse(reader.__name__, name, data, limits)
+    elif limits.timeout_s > _FORMAT_SECONDS.get(suffix, limits.timeout_s):
+        parsed = _parse_in_worker(reader.__name__, name, data, replace(limits, timeout_s=_FORMAT_SECONDS[suffix]),
+                                  f"the time a {suffix} file may take to parse")
     else:
         parsed = _parse_in_worker(reader.__name__, name, data, limits)
     text, title, pages, encoding, *more = parsed
@@ -254,6 +282,10 @@ _WORKER_MEMORY = 2_000_000_000
 _WORKER_MEMORY_PER_CHAR = 40
 
 
+_READY = b"R"  # what the parser process writes once it is ready for files
+_START_S = 60.0
+
+
 class _ParserProcess:
     """One `python` process that parses files sent to it over a pipe, started on first use and
     killed when a parse passes its time limit (the next file starts a new one). A parser stuck in
@@ -266,11 +298,21 @@ class _ParserProcess:
         self.proc = None
         self.lock = threading.Lock()
 
-    def parse(self, request: tuple, timeout_s: float):
+    def parse(self, request: tuple, timeout_s: float, budget: str = ""):
         import pickle
         import select
 
-        with self.lock:
+        import time
+
+        # Waiting for a parse of another thread in this lane counts against the time limit too:
+        # a file never takes longer than it may, waiting included.
+        started = time.monotonic()
+        if not self.lock.acquire(timeout=timeout_s):
+            raise IngestError(f"the parser was busy with other files for {timeout_s:g} s: try again later "
+                              "(or raise RAG_PARSE_TIMEOUT_S)")
+        limit_s = timeout_s
+        timeout_s = max(limit_s - (time.monotonic() - started), 0.001)
+        try:
             if self.proc is None or self.proc.poll() is not None:
                 self.proc = self._start()
             proc = self.proc
@@ -289,26 +331,39 @@ class _ParserProcess:
                 waiting.register(proc.stdout, select.POLLIN)
                 if not waiting.poll(timeout_s * 1000):
                     self._stop()
-                    raise IngestError(f"parsing took longer than {timeout_s:g} s and was stopped "
-                                      "(raise RAG_PARSE_TIMEOUT_S to allow more)")
+                    raise IngestError(f"parsing took longer than {limit_s:g} s and was stopped "
+                                      + (f"({budget}: a hostile file?)" if budget
+                                         else "(raise RAG_PARSE_TIMEOUT_S to allow more)"))
                 ok, value, healthy = pickle.load(proc.stdout)
             except (EOFError, OSError, pickle.UnpicklingError):
                 self._stop()
                 raise IngestError("the parser process stopped without a result (out of memory?)") from None
             if not healthy:  # after MemoryError or the like, start afresh
                 self._stop()
+        finally:
+            self.lock.release()
         return ok, value
 
     @staticmethod
     def _start():
+        import select
         import subprocess
         import sys
 
         root = str(Path(__file__).resolve().parents[1])  # the rag this process runs
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         # A process group of its own: the programs it runs (tesseract for OCR) are killed with it.
-        return subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
+        proc = subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
+        # Its start (an interpreter importing rag: ~1 s on a busy machine) is not the file's parse
+        # time: a 1 s limit used to stop a small HTML file parsed right after a killed parse.
+        started = select.poll()
+        started.register(proc.stdout, select.POLLIN)
+        if not started.poll(_START_S * 1000) or proc.stdout.read(len(_READY)) != _READY:
+            proc.kill()
+            proc.wait()
+            raise IngestError(f"the parser process did not start within {_START_S:g} s")
+        return proc
 
     def _stop(self) -> None:
         if self.proc is not None:
@@ -329,13 +384,46 @@ class _ParserProcess:
 
 
 _parser = _ParserProcess()
-# A forked child (a test harness, a pre-forking server) starts its own parser: the parent's pipes are not its.
-os.register_at_fork(after_in_child=lambda: _parser.__init__())
+# One parser process per lane: `rag serve --watch` parses its folder's files in the "watch" lane and
+# uploads in the main one, so neither waits behind the other's backlog (issue 19: an upload waited
+# 239 s behind two slow files of a watched folder).
+_parsers = {"main": _parser}
+_parsers_lock = threading.Lock()
+_lane = threading.local()
 
 
-def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLimits) -> tuple:
-    """`_parse` in the parser process, stopped after `limits.timeout_s` (see `_ParserProcess`)."""
-    ok, value = _parser.parse((reader_name, path, data, limits), limits.timeout_s)
+def _reset_parsers() -> None:
+    global _parsers_lock
+    _parser.__init__()
+    _parsers.clear()
+    _parsers["main"] = _parser
+    _parsers_lock = threading.Lock()
+
+
+# A forked child (a test harness, a pre-forking server) starts its own parsers: the parent's pipes are not its.
+os.register_at_fork(after_in_child=_reset_parsers)
+
+
+@contextlib.contextmanager
+def parser_lane(name: str):
+    """Files loaded by this thread inside the block are parsed by the parser process of lane
+    `name`, not the main one (which uploads and `rag ingest` use)."""
+    before = getattr(_lane, "name", "main")
+    _lane.name = name
+    try:
+        yield
+    finally:
+        _lane.name = before
+
+
+def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLimits,
+                     budget: str = "") -> tuple:
+    """`_parse` in the parser process, stopped after `limits.timeout_s` (see `_ParserProcess`);
+    `budget`: what that time limit is, when it is a format's budget rather than RAG_PARSE_TIMEOUT_S."""
+    name = getattr(_lane, "name", "main")
+    with _parsers_lock:
+        parser = _parser if name == "main" else _parsers.setdefault(name, _ParserProcess())
+    ok, value = parser.parse((reader_name, path, data, limits), limits.timeout_s, budget)
     if not ok:
         raise IngestError(value)
     return value
@@ -364,6 +452,8 @@ def _serve() -> None:
         os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
+    stdout.write(_READY)  # started: the parent's time limits count from here, not from the fork
+    stdout.flush()
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     while True:
         try:
@@ -402,13 +492,9 @@ def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False)
     With `refuse_binary`, a file whose first 8 KB hold NUL bytes (and no UTF-16/32 byte order
     mark) is refused from those alone, before its size is checked: a folder's photos and archives
     cost 8 KB each and are reported as binary, not as too big."""
-    import stat
-
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise IngestError("not a regular file (a pipe, device or socket)")
             head = fh.read(_SNIFF_BYTES) if refuse_binary else b""
             if b"\x00" in head and not any(head.startswith(bom) for bom, _ in _BOMS):
                 raise IngestError(_BINARY)
@@ -420,6 +506,28 @@ def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False)
     if max_bytes is not None and len(data) > max_bytes:
         raise IngestError(_too_big(len(data), max_bytes) + " (it grew while being read)")
     return data
+
+
+def open_regular(path: str | Path):
+    """`path` opened for reading (binary) if it is a regular file. Opened with O_NONBLOCK and
+    judged by fstat on what was opened, so a FIFO put in a file's place (after it was listed)
+    cannot block the open, and a device is refused before anything is read.
+
+    Raises:
+        IngestError: it is not a regular file.
+        OSError: it cannot be opened.
+    """
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IngestError("not a regular file (a pipe, device or socket)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _too_big(size: int, max_bytes: int) -> str:
@@ -906,6 +1014,66 @@ def _check_docx_text(zf: zipfile.ZipFile, limits: ParseLimits) -> None:
                     del parent[0]
 
 
+# ---- per-format budgets (issue 19, item 5) -----------------------------------------------------------
+# The last-resort caps (RAG_MAX_TEXT_MB, an archive's expansion, RAG_PARSE_TIMEOUT_S) let a small
+# hostile file cost gigabytes and minutes first: a 316 KB .pptx and a 5.6 MB .eml reached ~4 GB of
+# memory, a 20 KB .epub took 120 s of CPU. What the readers build is bounded here instead, per
+# format, from a streaming count made before any tree is built: XML elements (python-pptx and lxml
+# hold ~0.5-1 KB per element), HTML tags (BeautifulSoup ~1 KB per tag, html.parser ~200,000 tags a
+# second), MIME parts (the email package builds a message object per part). Each bound is one to
+# two orders of magnitude above what real documents hold (a 300-slide deck: ~150,000 XML elements;
+# a long novel as EPUB: ~100,000 tags), so only hostile files meet them, refused in seconds with
+# the reason. The time budgets cap what is left, below RAG_PARSE_TIMEOUT_S. Judgement, not measured
+# on a corpus.
+_FORMAT_SECONDS = {".pptx": 30.0, ".odt": 30.0, ".epub": 60.0, ".eml": 30.0}
+_XML_BYTES = 64_000_000  # XML (and .rels) a .pptx or .odt may decompress to, all members together
+_XML_ELEMENTS = 1_000_000  # elements in that XML
+_HTML_TAGS = 500_000  # tags in the chapters of an .epub, or the HTML body of an .eml
+_EPUB_SPINE = 5_000  # chapters in an .epub's reading order
+_EML_PARTS = 1_000  # MIME parts in an .eml (its attachments included)
+_EML_ENCODED_WORDS = 10_000  # =?charset?...?= words in its header lines, each decoded on its own
+_TAG = re.compile(r"<[A-Za-z!/?]")
+
+
+def _over_budget(kind: str, what: str, found: str, budget: int | float) -> IngestError:
+    return IngestError(f"refusing this {kind}: {what} {found}, over the {budget:,} a {kind} may hold "
+                       "(a hostile file?); nothing of it was indexed")
+
+
+def _check_xml_budget(zf: zipfile.ZipFile, kind: str) -> None:
+    """Stream every XML member of a zip-based document, counting elements (each freed once
+    read), and refuse it past `_XML_BYTES` or `_XML_ELEMENTS` before a reader builds its trees."""
+    from lxml import etree
+
+    members = [i for i in zf.infolist() if i.filename.endswith((".xml", ".rels"))]
+    size = sum(i.file_size for i in members)
+    if size > _XML_BYTES:
+        raise _over_budget(kind, "its XML decompresses to", f"{size / 1e6:.0f} MB ({size:,} bytes)", _XML_BYTES)
+    count = 0
+    for info in members:
+        with zf.open(info) as fh:
+            try:
+                for _, el in etree.iterparse(fh, events=("end",), resolve_entities=False, no_network=True):
+                    count += 1
+                    if count > _XML_ELEMENTS:
+                        raise _over_budget(kind, "its XML holds more than", f"{_XML_ELEMENTS:,} elements",
+                                           _XML_ELEMENTS)
+                    el.clear()
+                    parent = el.getparent()
+                    while parent is not None and el.getprevious() is not None:
+                        del parent[0]
+            except etree.XMLSyntaxError:
+                continue  # not XML: left to the reader, which says so if it needs the member
+
+
+def _check_html_tags(html: str | bytes, kind: str, seen: int = 0) -> int:
+    """`seen` plus the tags in `html`; refuses the file past `_HTML_TAGS`."""
+    tags = seen + len(_TAG.findall(html if isinstance(html, str) else html.decode("latin-1")))
+    if tags > _HTML_TAGS:
+        raise _over_budget(kind, "its HTML holds more than", f"{_HTML_TAGS:,} tags", _HTML_TAGS)
+    return tags
+
+
 def _open_zip(data: bytes, limits: ParseLimits, kind: str) -> zipfile.ZipFile:
     """A zip-based document (.pptx, .odt, .epub), its declared sizes checked (`_check_zip`)
     before anything is decompressed."""
@@ -958,6 +1126,7 @@ def _read_pptx(path: Path, data: bytes, limits: ParseLimits):
     with _open_zip(data, limits, ".pptx") as zf:
         if "ppt/presentation.xml" not in zf.namelist():
             raise IngestError("not a valid .pptx (no ppt/presentation.xml in the archive)")
+        _check_xml_budget(zf, ".pptx")
     deck = Presentation(io.BytesIO(data))
     slide_texts, titles, total = [], [], 0
     for number, slide in enumerate(deck.slides, start=1):
@@ -1012,6 +1181,7 @@ def _read_odt(path: Path, data: bytes, limits: ParseLimits):
             raise IngestError("not a valid .odt (no content.xml in the archive)")
         if "META-INF/manifest.xml" in names and b"encryption-data" in zf.read("META-INF/manifest.xml"):
             raise IngestError("encrypted .odt: save it without a password and ingest it again")
+        _check_xml_budget(zf, ".odt")
         out = _Paragraphs(limits)
         with zf.open("content.xml") as fh:
             for _, el in etree.iterparse(fh, events=("end",), tag=(_ODF_TEXT + "p", _ODF_TEXT + "h"),
@@ -1082,11 +1252,16 @@ def _read_epub(path: Path, data: bytes, limits: ParseLimits):
         base = opf_name.rpartition("/")[0]
         manifest = {item.get("id"): item for item in opf.iter(_OPF + "item")}
         spine = [manifest[ref.get("idref")] for ref in opf.iter(_OPF + "itemref") if ref.get("idref") in manifest]
+        if len(spine) > _EPUB_SPINE:
+            raise _over_budget(".epub", "its reading order lists", f"{len(spine):,} chapters", _EPUB_SPINE)
+        spine = list({id(item): item for item in spine}.values())  # a chapter listed twice is read once
         encrypted = _epub_encrypted(zf) if "META-INF/encryption.xml" in names else set()
         toc = _epub_toc(zf, base, manifest.values(), names)
         out = _Paragraphs(limits)
         notices = []
-        for item in spine:
+        chapters = []
+        tags = 0
+        for item in spine:  # the tags of every chapter counted before any is parsed
             name = _epub_href(base, item.get("href", ""))
             if item.get("media-type") not in _EPUB_HTML:
                 continue
@@ -1095,6 +1270,9 @@ def _read_epub(path: Path, data: bytes, limits: ParseLimits):
             if name not in names:
                 notices.append(f"chapter {name} is listed but missing from the archive")
                 continue
+            tags = _check_html_tags(zf.read(name), ".epub", tags)
+            chapters.append(name)
+        for name in chapters:
             soup = BeautifulSoup(zf.read(name), "html.parser")
             text, html_title, headings = _html_text(soup)
             chapter = toc.get(name) or (headings[0][1] if headings else "") or html_title
@@ -1170,6 +1348,12 @@ def _read_eml(path: Path, data: bytes, limits: ParseLimits):
 
     from bs4 import BeautifulSoup
 
+    parts = len(re.findall(rb"(?im)^content-type[ \t]*:", data))
+    if parts > _EML_PARTS:
+        raise _over_budget(".eml", "it has", f"{parts:,} MIME parts", _EML_PARTS)
+    words = len(re.findall(rb"=\?[^?\s]{1,64}\?[bBqQ]\?", data))
+    if words > _EML_ENCODED_WORDS:
+        raise _over_budget(".eml", "it has", f"{words:,} encoded words (=?charset?...?=)", _EML_ENCODED_WORDS)
     message = BytesParser(policy=policy.default).parsebytes(data)
     if not message.keys():
         raise IngestError("not an email (no header lines such as From: or Subject:)")
@@ -1186,6 +1370,7 @@ def _read_eml(path: Path, data: bytes, limits: ParseLimits):
     if body is not None:
         content = _part_text(body)
         if body.get_content_subtype() == "html":
+            _check_html_tags(content, ".eml")
             text, _, headings = _html_text(BeautifulSoup(content, "html.parser"))
         else:
             text = content.replace("\r\n", "\n").replace("\r", "\n").strip()

@@ -275,3 +275,46 @@ def bench_module(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: str = "64m"):
+    """A tmpfs mounted at `folder` for the block, to be filled (`fill`) as a disk that stops
+    taking writes while a process holds its files open (a read-only remount is refused then).
+    Needs root with CAP_SYS_ADMIN, as in our CI container; tests/test_disk_faults.py skips without it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """A file in `folder` grown until its file system is full (ENOSPC); delete it to make room."""
+    filler = folder / "filler"
+    block = b"\0" * (1 << 20)
+    with open(filler, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(block)
+        except OSError:
+            pass
+        try:
+            while True:  # the last blocks, a page at a time
+                fh.write(block[:4096])
+        except OSError:
+            pass
+    return filler
+
+
+def without_file_permission_override() -> list[str]:
+    """A command prefix that runs a program as a user bound by file permissions: as root, root
+    without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (setpriv), so a folder with mode 000 is
+    unreadable to it as to anyone else; as any other user, nothing."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]

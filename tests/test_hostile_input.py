@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -416,3 +417,105 @@ def test_the_parser_process_works_when_the_server_holds_over_a_thousand_descript
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# ---- issue 19, item 5: budgets that fit each format --------------------------------------------------
+def _rewrite_member(path: Path, member: str, data: bytes) -> Path:
+    """`path` (a zip) with `member` replaced by `data`, deflated."""
+    with zipfile.ZipFile(path) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist() if info.filename != member]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for info, content in members:
+            zf.writestr(info, content)
+        zf.writestr(member, data)
+    return path
+
+
+def pptx_element_bomb(path: Path, paragraphs: int = 1_200_000) -> Path:
+    """A valid deck whose first slide's title holds `paragraphs` empty paragraphs: ~8 MB of XML
+    in a file of tens of KB, which python-pptx turns into a tree of gigabytes."""
+    from support import make_pptx
+
+    make_pptx(path, [("Quarterly report", ["Revenue rose."], "")])
+    with zipfile.ZipFile(path) as zf:
+        slide = zf.read("ppt/slides/slide1.xml")
+    at = slide.index(b"</a:p>") + len(b"</a:p>")
+    return _rewrite_member(path, "ppt/slides/slide1.xml", slide[:at] + b"<a:p/>" * paragraphs + slide[at:])
+
+
+def odt_element_bomb(path: Path, spaces: int = 1_050_000) -> Path:
+    """An ODT whose one paragraph holds `spaces` space elements: 9.5 MB of XML, just under the size
+    from which the archive's compression ratio alone refuses it."""
+    from support import make_odt
+
+    make_odt(path, [("p", "The keeper lit the lamp.")])
+    with zipfile.ZipFile(path) as zf:
+        content = zf.read("content.xml")
+    at = content.index(b"</text:p>")
+    return _rewrite_member(path, "content.xml", content[:at] + b"<text:s/>" * spaces + content[at:])
+
+
+def epub_tag_bomb(path: Path, tags: int = 600_000) -> Path:
+    """An EPUB whose one chapter is `tags` tiny bold runs: ~5 MB of HTML in ~20 KB, which
+    BeautifulSoup's html.parser takes minutes and gigabytes over."""
+    from support import make_epub
+
+    make_epub(path, [("Chapter 1", ["Once upon a time."])])
+    with zipfile.ZipFile(path) as zf:
+        chapter = zf.read("OEBPS/text/ch1.xhtml")
+    at = chapter.index(b"</p>")
+    return _rewrite_member(path, "OEBPS/text/ch1.xhtml", chapter[:at] + b"<b>x</b>" * tags + chapter[at:])
+
+
+def epub_spine_bomb(path: Path, entries: int = 20_000) -> Path:
+    """An EPUB whose reading order lists its one chapter `entries` times."""
+    from support import make_epub
+
+    make_epub(path, [("Chapter 1", ["Once upon a time. " * 200])])
+    with zipfile.ZipFile(path) as zf:
+        opf = zf.read("OEBPS/content.opf")
+    return _rewrite_member(path, "OEBPS/content.opf", opf.replace(b'<itemref idref="c0"/>',
+                                                                  b'<itemref idref="c0"/>' * entries))
+
+
+def eml_tag_bomb(path: Path, tags: int = 600_000) -> Path:
+    from support import make_eml
+
+    return make_eml(path, "Minutes", "ada@example.org", "", html="<p>Minutes.</p>" + "<i>x</i>" * tags)
+
+
+def eml_parts_bomb(path: Path, parts: int = 20_000) -> Path:
+    """A multipart email of `parts` tiny attachments (~1.5 MB)."""
+    lines = ["From: ada@example.org", "Subject: Parts", "MIME-Version: 1.0",
+             'Content-Type: multipart/mixed; boundary="B"', "", "--B", "Content-Type: text/plain", "", "Hello."]
+    for i in range(parts):
+        lines += ["--B", "Content-Type: application/octet-stream", f'Content-Disposition: attachment; filename="a{i}.txt"',
+                  "", "x"]
+    path.write_text("\r\n".join(lines + ["--B--", ""]))
+    return path
+
+
+@pytest.mark.parametrize("name, build, size_under, reason", [
+    ("deck.pptx", pptx_element_bomb, 316_000, "its XML holds more than 1,000,000 elements"),
+    ("memo.odt", odt_element_bomb, 316_000, "its XML holds more than 1,000,000 elements"),
+    ("book.epub", epub_tag_bomb, 40_000, "its HTML holds more than 500,000 tags"),
+    ("spine.epub", epub_spine_bomb, 40_000, "its reading order lists 20,000 chapters"),
+    ("minutes.eml", eml_tag_bomb, 5_600_000, "its HTML holds more than 500,000 tags"),
+    ("parts.eml", eml_parts_bomb, 5_600_000, "it has 20,002 MIME parts")])
+def test_small_hostile_files_of_each_format_are_refused_in_seconds_with_the_reason(tmp_path, name, build,
+                                                                                    size_under, reason):
+    """Issue 19, item 5: a 316 KB .pptx and a 5.6 MB .eml reached ~4 GB of memory, and a 20 KB .epub
+    took the full 120 s of CPU, before the last-resort caps refused them. Each format's budget (XML
+    elements, HTML tags, chapters, MIME parts) now refuses such files in seconds, from a streaming
+    count made before any tree is built, with the reason; at the default limits, in the parser process."""
+    import time
+
+    from rag.errors import IngestError
+    from rag.loaders import load
+
+    bomb = build(tmp_path / name)
+    assert bomb.stat().st_size < size_under, bomb.stat().st_size
+    started = time.monotonic()
+    with pytest.raises(IngestError, match=re.escape(reason) + ".*a hostile file"):
+        load(bomb, limits=default_limits())
+    assert time.monotonic() - started < 15  # seconds, on a loaded 2-core machine; the caps took minutes

@@ -482,3 +482,38 @@ def test_password_protected_odt_is_refused(tmp_path):
                 b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
                 b"<manifest:encryption-data/></manifest:file-entry></manifest:manifest>")
     assert "encrypted .odt" in refusal(rewrite_zip(path, {"META-INF/manifest.xml": manifest}))
+
+
+def test_a_fifo_put_in_a_files_place_after_listing_is_refused_without_blocking(tmp_path):
+    """Issue 19, item 4: a file listed by discover() and then replaced by a FIFO blocked the reader
+    in open() until something wrote to it. Files are opened with O_NONBLOCK and judged by fstat:
+    refused at once, for the loaders and for Assistant.original (the PDF route)."""
+    import os
+    import threading
+
+    from rag.errors import IngestError
+    from rag.loaders import load, open_regular
+
+    path = tmp_path / "notes.txt"
+    path.write_text("The ferry leaves at nine.")
+    files, _ = discover([tmp_path])
+    assert files == [path]
+    path.unlink()
+    os.mkfifo(path)  # nothing ever writes to it
+    outcome: list = []
+
+    def read() -> None:
+        for attempt in (lambda: load(path), lambda: open_regular(path)):
+            try:
+                attempt()
+            except IngestError as e:
+                outcome.append(str(e))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # let the blocked open() go before failing
+        with open(path, "wb"):
+            pass
+    assert len(outcome) == 2, outcome
+    assert all("not a regular file (a pipe, device or socket)" in reason for reason in outcome), outcome

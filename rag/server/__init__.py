@@ -10,6 +10,12 @@ from .app import create_app
 __all__ = ["create_app", "run", "is_loopback"]
 
 
+# On SIGTERM (or Ctrl-C), requests in progress get this long to finish; then the server stops
+# (uvicorn's timeout_graceful_shutdown), and worker threads still busy this long after are not
+# waited for: a slow-drip upload or a parse cannot keep the process alive (issue 19, item 4).
+_GRACE_S = 3.0
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -53,4 +59,12 @@ def run(index: str | Path | None = None, llm: str | None = None, host: str = "12
     access.propagate = False
     print(f"rag: serving on http://{'[' + host + ']' if ':' in host else host}:{port}/"
           + (" (API key required)" if settings.api_key else ""), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=_GRACE_S)
+    # Served and shut down. A worker thread may still be busy (a parse, a wait for the answering
+    # lock); the process ends anyway, a moment later, so that SIGTERM always stops the server.
+    import os
+    import threading
+
+    timer = threading.Timer(_GRACE_S, os._exit, [0])
+    timer.daemon = True
+    timer.start()

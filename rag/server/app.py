@@ -23,7 +23,7 @@ from ..config import Settings
 from ..errors import RagError
 from . import openai_api, uploads
 from .access_log import AccessLog
-from .limits import BodySizeLimit
+from .limits import BodySizeLimit, UploadPace
 from .routes import conversations, documents, questions, watch
 from .schemas import ERRORS
 from .security import BrowserGuard
@@ -89,6 +89,8 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None, *, war
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(UploadPace, prefix="/api/documents", min_bytes_per_s=settings.upload_min_kbps * 1000,
+                       grace_s=settings.upload_grace_s)
     app.add_middleware(BodySizeLimit, limits=[("/api/documents", int(settings.max_upload_mb * 1_000_000),
                                                "RAG_MAX_UPLOAD_MB")],
                        default=(settings.max_request_kb * 1000, "RAG_MAX_REQUEST_KB"))
@@ -113,7 +115,14 @@ def _page_routes(app: FastAPI) -> None:
 
     @app.get("/healthz", tags=["meta"])
     def healthz(state: State) -> dict:
-        """Liveness; `ready` turns true once the seeds are indexed and the models loaded."""
+        """Liveness; `ready` turns true once the seeds are indexed and the models loaded. `status`
+        is `degraded` (still 200: questions are answered) from the moment `rag serve --watch`'s
+        watcher stops on an error (which `problems` gives) until, started again with backoff, it
+        has synced."""
+        watching = state.watching.status() if state.watching else None
+        if watching and watching["error"]:
+            return {"status": "degraded", "ready": state.ready.is_set(),
+                    "problems": [f"watching stopped: {watching['error']}"]}
         return {"status": "ok", "ready": state.ready.is_set()}
 
     # Swagger UI from a PyPI package, so /docs works offline; started by static/docs.js rather

@@ -6,6 +6,7 @@ knows the pipeline.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -73,6 +74,67 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge as e:  # raised where no handler turned it into a response
             if started:
+                raise
+            await _send_error(send, e)
+
+
+class BodyTooSlow(HTTPException):
+    """408 for a body arriving slower than the floor; an HTTPException for the reason above."""
+
+    def __init__(self, received: int, elapsed_s: float, kbps: float):
+        super().__init__(408, f"the upload arrived too slowly ({received / 1000:g} KB in {elapsed_s:.0f} s, under "
+                              f"{kbps:g} KB/s, RAG_UPLOAD_MIN_KBPS): it was dropped; send it again on a faster "
+                              "connection", headers={"Connection": "close"})
+
+
+class UploadPace:
+    """Upload bodies (POSTs under `prefix`) must keep arriving: after `grace_s`, at least
+    `min_bytes_per_s` on average since the request began, or the request gets 408 and the
+    connection is closed. A client sending a byte every few seconds holds a place among the
+    uploads being received for `grace_s`, not for as long as it likes.
+
+    Args:
+        prefix: the path of the upload route.
+        min_bytes_per_s: the floor (RAG_UPLOAD_MIN_KBPS).
+        grace_s: how long a body may take before the floor applies (RAG_UPLOAD_GRACE_S).
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str, min_bytes_per_s: float, grace_s: float):
+        self.app, self.prefix, self.rate, self.grace_s = app, prefix, min_bytes_per_s, grace_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != self.prefix:
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        received, whole = 0, False
+        started_response = False
+
+        async def paced_receive() -> Message:
+            nonlocal received, whole
+            if whole:  # the body is in: later reads wait for a disconnect, at no one's cost
+                return await receive()
+            # the next part must come while the bytes so far still meet the floor
+            left = started + self.grace_s + received / self.rate - loop.time()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
+            except asyncio.TimeoutError:
+                raise BodyTooSlow(received, loop.time() - started, self.rate / 1000) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                whole = not message.get("more_body", False)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, paced_receive, tracking_send)
+        except BodyTooSlow as e:  # raised where no handler turned it into a response
+            if started_response:
                 raise
             await _send_error(send, e)
 

@@ -234,4 +234,7 @@ class WatchStatus(BaseModel):
     running: bool = Field(description="The watcher is running (false once stopped by an error).")
     syncs: int = Field(description="Syncs that changed the index (or failed on a file), the first one included.")
     last_sync: LastSync | None = Field(description="The last such sync; null before the first ends.")
-    error: str = Field(description="Why watching stopped; '' while it runs.")
+    error: str = Field(description="Why watching stopped, while it is stopped or until it has synced again "
+                                   "after being started again; '' while it runs.")
+    restarts: int = Field(0, description="Times the watcher was started again after stopping on an error "
+                                         "(with backoff: 1 s, doubling, up to 60 s).")

@@ -24,6 +24,9 @@ from .conversations import Conversations
 from .limits import Limits
 
 access_log = logging.getLogger("rag.server.access")  # printed by `rag serve`
+# Bodies received at once, per place in the parse queue: reading costs only a socket and a spooled
+# temporary file, and a client that drips is dropped at its grace period's end (RAG_UPLOAD_GRACE_S).
+_RECEIVING_PER_UPLOAD = 4
 _bearer = HTTPBearer(auto_error=False, description="The server's RAG_API_KEY, when one is set.")
 
 
@@ -32,7 +35,9 @@ class ServerState:
     serving, one at a time under `lock`: the lazily built models and the local index are not
     made for concurrent use, and the machine's cores are better spent on one question at a time.
     A bounded queue: at most `max_queue` calls wait for the lock, each at most `queue_timeout_s`;
-    beyond that a request gets 503 with Retry-After instead of hanging.
+    beyond that a request gets 503 with Retry-After instead of hanging. Uploads never take a
+    place in it: theirs are `receiving_upload` (the body arriving) and `parsing_upload` (after
+    it has arrived in full); they wait for the lock only to write what they parsed.
 
     Args:
         assistant: the Assistant every request uses.
@@ -50,6 +55,10 @@ class ServerState:
         self.conversations = Conversations(index_dir / "conversations.sqlite")
         self.ready = threading.Event()
         self.waiting = 0  # calls admitted and not finished; changed only on the event loop
+        # Uploads have queues of their own, so that none takes a place a question waits in: bodies
+        # being received (paced by limits.UploadPace), and uploads received whole, being parsed.
+        self.receiving = 0
+        self.parsing = 0
         self.streams_stopped = 0  # answers whose generation stopped early because the client went away
         self.watching = None  # a `watching.Watching` under `rag serve --watch`
 
@@ -71,6 +80,30 @@ class ServerState:
             yield
         finally:
             self.waiting -= 1
+
+    @asynccontextmanager
+    async def receiving_upload(self):
+        """A place among the uploads whose bodies are arriving (503 when there is none): a body
+        is read in full, at the pace RAG_UPLOAD_MIN_KBPS asks, before it asks for more."""
+        if self.receiving >= _RECEIVING_PER_UPLOAD * self.settings.max_uploads:
+            raise busy(f"the server is receiving {self.receiving} uploads")
+        self.receiving += 1
+        try:
+            yield
+        finally:
+            self.receiving -= 1
+
+    @asynccontextmanager
+    async def parsing_upload(self):
+        """A place in the parse queue, taken once an upload's body has arrived in full (503 when
+        RAG_MAX_UPLOADS are being parsed); questions never wait in it."""
+        if self.parsing >= self.settings.max_uploads:
+            raise busy(f"the server is busy parsing {self.parsing} uploads")
+        self.parsing += 1
+        try:
+            yield
+        finally:
+            self.parsing -= 1
 
     async def locked(self, fn, *args, **kwargs):
         """`fn` in a worker thread holding the lock; the caller has been admitted."""

@@ -265,9 +265,11 @@ def test_failed_first_upload_leaves_nothing(upload_app):
     assert list(uploads.iterdir()) == []
 
 
-def test_upload_is_refused_when_the_queue_is_full_before_anything_is_written(tmp_path, seed_assistant):
+def test_an_upload_is_served_while_the_question_queue_is_full(tmp_path):
+    """Issue 19, item 3: uploads and questions have queues of their own. The one turn to answer is
+    taken and the one place in the questions' queue too: an upload still gets in (its parse needs
+    no turn), and waits for the turn only to be written."""
     assistant = Assistant(tmp_path / "index", max_queue=1, queue_timeout_s=30)
-    uploads = tmp_path / "index" / "uploads"
     app = create_app(assistant, warm_up=False)
     with TestClient(app, headers={"X-Requested-With": "rag"}) as c:
         state = app.state.rag
@@ -278,12 +280,47 @@ def test_upload_is_refused_when_the_queue_is_full_before_anything_is_written(tmp
             deadline = time.monotonic() + 10
             while state.waiting < 1 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            r = c.post("/api/documents", files=[("files", ("late.txt", b"Arrived too late.", "text/plain"))])
-            assert r.status_code == 503 and r.headers["retry-after"]
-            assert not uploads.exists() or list(uploads.iterdir()) == []
+            assert c.post("/api/ask", json={"question": QUESTION}).status_code == 503  # questions: full
+            upload: dict = {}
+            sender = threading.Thread(target=lambda: upload.setdefault("r", c.post(
+                "/api/documents", files=[("files", ("late.txt", b"Arrived while the queue was full.", "text/plain"))])))
+            sender.start()
+            deadline = time.monotonic() + 10
+            while state.parsing < 1 and sender.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert state.parsing == 1 and state.waiting == 1  # in the parse queue, not the questions'
         finally:
             state.lock.release()
         waiting.join()
+        sender.join()
+    assert upload["r"].status_code == 200 and upload["r"].json()["results"][0]["status"] == "added"
+
+
+def test_an_upload_beyond_max_uploads_is_refused_before_anything_is_written(tmp_path):
+    """RAG_MAX_UPLOADS=1: while one upload is parsed (a PDF that runs to its 6 s parse limit), a
+    second is refused with 503 + Retry-After, at once and with nothing written."""
+    from test_hostile_input import inflating_pdf
+
+    assistant = Assistant(tmp_path / "index", max_uploads=1, parse_timeout_s=6, max_page_chars=100_000_000,
+                          max_text_mb=10_000)
+    uploads = tmp_path / "index" / "uploads"
+    bomb = inflating_pdf(tmp_path / "bomb.pdf").read_bytes()
+    app = create_app(assistant, warm_up=False)
+    with TestClient(app, headers={"X-Requested-With": "rag"}) as c:
+        state = app.state.rag
+        sender = threading.Thread(target=c.post, args=("/api/documents",),
+                                  kwargs={"files": [("files", ("bomb.pdf", bomb, "application/pdf"))]})
+        sender.start()
+        deadline = time.monotonic() + 10
+        while state.parsing < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        before = sorted(p.name for p in uploads.iterdir())
+        started = time.monotonic()
+        r = c.post("/api/documents", files=[("files", ("late.txt", b"Arrived too late.", "text/plain"))])
+        assert r.status_code == 503 and r.headers["retry-after"] and time.monotonic() - started < 2
+        assert "parsing 1 uploads" in r.json()["detail"]
+        assert sorted(p.name for p in uploads.iterdir()) == before  # nothing of late.txt
+        sender.join()
 
 
 def test_questions_are_answered_while_a_bomb_upload_is_parsed(tmp_path):
@@ -319,6 +356,146 @@ def test_questions_are_answered_while_a_bomb_upload_is_parsed(tmp_path):
     assert len(statuses) >= 5 and set(statuses) == {200}, statuses
     assert "bomb.pdf" not in {Path(s.source).name for s in assistant.sources()}
     assert not list((tmp_path / "index" / "uploads").iterdir())  # neither the file nor a temporary
+
+
+def _dripping_upload(host: str, port: int, declared: int = 200_000) -> socket.socket:
+    """A connection that has sent an upload's headers (a body of `declared` bytes) and nothing yet."""
+    sock = socket.create_connection((host, port), timeout=60)
+    sock.sendall((f"POST /api/documents HTTP/1.1\r\nHost: {host}:{port}\r\nX-Requested-With: rag\r\n"
+                  "Content-Type: multipart/form-data; boundary=XYZ\r\n"
+                  f"Content-Length: {declared}\r\n\r\n--XYZ\r\n").encode())
+    return sock
+
+
+def test_slow_drip_uploads_from_32_connections_never_make_a_question_wait(tmp_path, seed_index_dir):
+    """Issue 19, item 3: 32 connections sending an upload one byte every 2 s took every place in the
+    queue (an upload was admitted before its body came) and every /api/ask got 503 for the whole
+    minute. Now a body is read in full before it is admitted anywhere, at no cost to the questions'
+    queue, and one that falls under RAG_UPLOAD_MIN_KBPS after RAG_UPLOAD_GRACE_S gets 408."""
+    assistant = Assistant(index_dir=seed_index_dir, upload_grace_s=4)
+    with live_server(create_app(assistant, warm_up=False)) as (host, port):
+        drips = [_dripping_upload(host, port) for _ in range(32)]
+        stop = threading.Event()
+
+        def drip() -> None:
+            while not stop.wait(2):
+                for sock in drips:
+                    try:
+                        sock.send(b"x")
+                    except OSError:  # dropped by the server: what we wait for
+                        pass
+
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        statuses, took = [], []
+        try:
+            with httpx.Client(base_url=f"http://{host}:{port}", timeout=60) as client:
+                started = time.monotonic()
+                while time.monotonic() - started < 8:
+                    asked = time.monotonic()
+                    statuses.append(client.post("/api/ask", json={"question": QUESTION}).status_code)
+                    took.append(time.monotonic() - asked)
+                    assert client.get("/api/documents").status_code == 200
+            replies = []
+            for sock in drips:
+                sock.settimeout(30)
+                replies.append(sock.recv(4096).decode("latin-1"))
+        finally:
+            stop.set()
+            for sock in drips:
+                sock.close()
+    print(f"/api/ask with 32 uploads dripping: {len(took)} questions, seconds each: "
+          f"{', '.join(f'{t:.2f}' for t in took)}")
+    assert len(statuses) >= 3 and set(statuses) == {200}, statuses
+    assert all(r.startswith("HTTP/1.1 408") and "RAG_UPLOAD_MIN_KBPS" in r for r in replies), replies[:3]
+
+
+def test_parser_bound_uploads_meet_their_deadline_and_questions_are_answered(tmp_path):
+    """Issue 19, item 3: 32 uploads of a file that keeps the parser busy queued behind the one
+    parser process with no overall deadline (503 for every question for ~2 minutes). Now questions
+    are answered meanwhile; beyond RAG_MAX_UPLOADS the uploads are refused at once (503), and each
+    admitted one is answered within RAG_UPLOAD_PARSE_S (its files reported, nothing indexed)."""
+    from support import SEEDS
+    from test_hostile_input import inflating_pdf
+
+    assistant = Assistant(index_dir=tmp_path / "index", seed_dir=SEEDS, parse_timeout_s=4, upload_parse_s=6,
+                          max_page_chars=100_000_000, max_text_mb=10_000)
+    assistant.ensure_seeded()
+    bomb = inflating_pdf(tmp_path / "bomb.pdf").read_bytes()
+    with live_server(create_app(assistant, warm_up=False)) as (host, port):
+        url = f"http://{host}:{port}"
+        results: list[tuple[int, float, dict]] = []
+
+        def send(i: int) -> None:
+            started = time.monotonic()
+            r = httpx.post(f"{url}/api/documents", headers={"X-Requested-With": "rag"}, timeout=120,
+                           files=[("files", (f"bomb{i}.pdf", bomb, "application/pdf"))])
+            results.append((r.status_code, time.monotonic() - started, r.json()))
+
+        senders = [threading.Thread(target=send, args=(i,)) for i in range(32)]
+        for t in senders:
+            t.start()
+        statuses = []
+        with httpx.Client(base_url=url, timeout=60) as client:
+            while any(t.is_alive() for t in senders):
+                statuses.append(client.post("/api/ask", json={"question": QUESTION}).status_code)
+                time.sleep(0.2)
+        for t in senders:
+            t.join()
+    assert len(statuses) >= 5 and set(statuses) == {200}, statuses
+    codes = sorted(code for code, _, _ in results)
+    assert set(codes) == {200, 503} and codes.count(503) >= 16, codes  # RAG_MAX_UPLOADS=8 parse at once
+    for code, took, body in results:
+        if code == 200:
+            assert took < 6 + 10, took  # the request's deadline, and the slack of a busy machine
+            reason = body["results"][0]["reason"]
+            assert body["results"][0]["status"] == "failed" and ("RAG_UPLOAD_PARSE_S" in reason
+                                                                 or "RAG_PARSE_TIMEOUT_S" in reason), body
+    assert not any(Path(s.source).name.startswith("bomb") for s in assistant.sources())
+
+
+def test_a_fifo_swapped_for_an_indexed_pdf_is_refused_at_once_and_sigterm_stops_the_server(tmp_path):
+    """Issue 19, item 4: GET /api/documents/{id}/file opened a FIFO put in an indexed PDF's place
+    and blocked in open() holding the answering lock: every other request got 503, and SIGTERM no
+    longer stopped the server. Now only a regular file is opened (O_NONBLOCK, fstat after open),
+    outside the lock: 409 at once, other requests answered; and SIGTERM stops a real `rag serve`
+    within a few seconds even with an upload dripping in."""
+    import signal
+
+    from server_support import start_server, stop_server
+    from support import make_pdf
+
+    from rag.server.schemas import doc_id
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = make_pdf(docs / "report.pdf", ["The Kessel plant opened in March 2024 and treats a third of the water."])
+    with Assistant(index_dir=tmp_path / "srv" / "index", seed_dir=tmp_path / "no-seeds") as a:
+        assert a.ingest([pdf]).added
+    server = start_server(tmp_path / "srv", RAG_LLM="none", RAG_SEED_DIR=str(tmp_path / "no-seeds"))
+    try:
+        with server.client() as client:
+            file_url = f"/api/documents/{doc_id(str(pdf.resolve()))}/file"
+            assert client.get(file_url).status_code == 200
+            pdf.unlink()
+            os.mkfifo(pdf)  # nothing ever writes to it
+            started = time.monotonic()
+            r = client.get(file_url, timeout=10)
+            assert r.status_code == 409 and "not a regular file" in r.json()["detail"], r.text
+            assert time.monotonic() - started < 3
+            assert client.get("/api/documents", timeout=10).status_code == 200
+            assert client.post("/api/ask", json={"question": "When did the Kessel plant open?"},
+                               timeout=30).status_code == 200
+            host, port = server.url.removeprefix("http://").split(":")
+            drip = _dripping_upload(host, int(port))  # a request in progress that would never end
+            time.sleep(0.5)
+            stopped = time.monotonic()
+            server.proc.send_signal(signal.SIGTERM)
+            server.proc.wait(timeout=30)
+            assert time.monotonic() - stopped < 8, time.monotonic() - stopped
+            drip.close()
+    finally:
+        stop_server(server)
 
 
 def test_stray_temporaries_are_removed_when_the_server_starts(tmp_path):

@@ -67,7 +67,8 @@ def test_watch_status_says_not_watching_when_the_server_watches_nothing(tmp_path
     assistant = Assistant(index_dir=tmp_path / "index", seed_dir=tmp_path / "no-seeds")
     with TestClient(create_app(assistant, warm_up=False)) as client:
         status = client.get("/api/watch").json()
-    assert status == {"watching": False, "folders": [], "running": False, "syncs": 0, "last_sync": None, "error": ""}
+    assert status == {"watching": False, "folders": [], "running": False, "syncs": 0, "last_sync": None, "error": "",
+                      "restarts": 0}
     assert set(WatchStatus.model_fields) == set(status)
 
 
@@ -86,6 +87,43 @@ def test_watch_status_gives_the_folders_and_each_sync_with_its_file_count(watche
         assert second["last_sync"]["indexed"] == 1 and second["last_sync"]["failed"] == 1
         assert second["last_sync"]["at"] >= first["last_sync"]["at"]
     assert not watching.status()["running"]  # stopped with the app
+
+
+def test_a_watcher_that_stops_is_visible_and_started_again_with_backoff(tmp_path):
+    """Issue 19, item 1: the watcher thread died while /healthz said ready and /api/watch said
+    `running: false, error: ""`. Its index's disk fills up (a small tmpfs): the sync
+    fails, /healthz says degraded with the reason, /api/watch gives the error text, and the watcher
+    is started again with backoff; once there is room again it runs, syncs the edit it
+    missed, and all is well again."""
+    from support import fill, small_tmpfs
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plant.txt").write_text(PLANT, encoding="utf-8")
+    with small_tmpfs(tmp_path / "disk") as disk:
+        assistant = Assistant(index_dir=disk / "index", seed_dir=tmp_path / "no-seeds")
+        stops: list[str] = []
+        watching = Watching([docs], assistant.settings, on_stop=stops.append)
+        try:
+            with TestClient(create_app(assistant, warm_up=False, watching=watching)) as client:
+                wait_for(lambda: client.get("/api/watch").json()["last_sync"], "the first sync")
+                assert client.get("/healthz").json() == {"status": "ok", "ready": True}
+                filler = fill(disk)
+                (docs / "ferry.txt").write_text("The ferry to Gull Island leaves at nine every morning.\n")
+                down = wait_for(lambda: (s := client.get("/api/watch").json())["error"] and not s["running"] and s,
+                                "the watcher stopped", 60)
+                health = client.get("/healthz").json()
+                assert health["status"] == "degraded" and health["problems"] == [f"watching stopped: {down['error']}"]
+                assert stops and "trying again in 1 s" in stops[0]
+                wait_for(lambda: client.get("/api/watch").json()["restarts"] >= 2, "two tries again", 60)
+                assert "trying again in 2 s" in stops[1]  # backoff: each wait twice the last
+                filler.unlink()
+                wait_for(lambda: (s := client.get("/api/watch").json())["running"] and not s["error"],
+                         "the watcher running again", 120)
+                assert client.get("/healthz").json()["status"] == "ok"
+                wait_for(lambda: any(s.source.endswith("ferry.txt") for s in assistant.sources()), "ferry.txt", 60)
+        finally:
+            assistant.close()
 
 
 def test_a_conversation_read_back_marks_citations_whose_source_changed_or_is_gone(watched):
@@ -153,3 +191,66 @@ def test_page_shows_the_watched_folder_last_sync_and_source_changed_after_an_edi
         assert "March 2024" in page.locator("#citation-body mark").text_content()  # the quote as it was
         page.screenshot(path=str(artifacts / "watch-source-changed.png"))
         page.context.close()
+
+
+def test_page_says_when_watching_stopped_and_when_it_runs_again(browser, tmp_path, artifacts):
+    """Issue 19, item 1: the Documents tab shows a watcher stopped on an error (here the index's
+    disk is full) with its reason, and the last sync again once it runs."""
+    from support import fill, small_tmpfs
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plant.txt").write_text(PLANT, encoding="utf-8")
+    with small_tmpfs(tmp_path / "disk") as disk:
+        assistant = Assistant(index_dir=disk / "index", seed_dir=tmp_path / "no-seeds")
+        watching = Watching([docs], assistant.settings, on_stop=lambda message: None)
+        try:
+            with live_server(create_app(assistant, warm_up=False, watching=watching)) as (host, port):
+                wait_for(lambda: watching.status()["last_sync"], "the first sync")
+                page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"http://{host}:{port}/")
+                page.click("#docs-tab")
+                page.locator("#last-sync", has_text="last sync").wait_for()
+                filler = fill(disk)
+                (docs / "ferry.txt").write_text("The ferry to Gull Island leaves at nine every morning.\n")
+                stopped = page.locator("#last-sync", has_text=re.compile(r"^Watching stopped: .+ \(it will be started again\)$"))
+                stopped.wait_for()
+                # the sync's error, or on a try again the index's: both name the full disk
+                assert re.search("No space left on device|disk is full", stopped.text_content()), stopped.text_content()
+                page.screenshot(path=str(artifacts / "watch-stopped.png"))
+                filler.unlink()
+                page.locator("#last-sync", has_text=re.compile(r"^last sync \d\d:\d\d:\d\d")).wait_for()
+                page.locator("#documents li", has_text="ferry.txt").wait_for()
+                page.context.close()
+        finally:
+            assistant.close()
+
+
+def test_an_upload_does_not_wait_behind_the_watched_folders_slow_files(tmp_path):
+    """Issue 19, item 3: under `rag serve --watch` an upload waited 239 s behind two slow files of the
+    watched folder (one parser process for both). The watcher now parses in a process of its own:
+    while it spends its 8 s on each of two PDFs, an uploaded HTML file is parsed and indexed at once."""
+    from test_hostile_input import inflating_pdf
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plant.txt").write_text(PLANT, encoding="utf-8")
+    assistant = Assistant(index_dir=tmp_path / "index", seed_dir=tmp_path / "no-seeds", parse_timeout_s=8,
+                          max_page_chars=100_000_000, max_text_mb=10_000)
+    watching = Watching([docs], assistant.settings)
+    with TestClient(create_app(assistant, warm_up=False, watching=watching),
+                    headers={"X-Requested-With": "rag"}) as client:
+        wait_for(lambda: client.get("/api/watch").json()["last_sync"], "the first sync")
+        inflating_pdf(docs / "slow1.pdf")
+        inflating_pdf(docs / "slow2.pdf")
+        time.sleep(2)  # the watcher is parsing slow1.pdf
+        started = time.monotonic()
+        html = b"<html><body><p>The ferry to Gull Island leaves at nine every morning.</p></body></html>"
+        result = client.post("/api/documents", files=[("files", ("ferry.html", html, "text/html"))]).json()
+        took = time.monotonic() - started
+        assert result["results"][0]["status"] == "added", result
+        assert took < 6, took  # not the ~14 s left of the two slow files' parses
+        last = wait_for(lambda: (s := client.get("/api/watch").json())["last_sync"]["failed"] == 2 and s,
+                        "the slow files' report", 60)
+        assert last["running"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support import clean_env
+from support import clean_env, fill, small_tmpfs, without_file_permission_override
 from rag import Assistant
 from rag.chunking import chunk_document
 from rag.config import Settings
@@ -76,11 +76,11 @@ def wait_in_step(index: Path, folder: Path, timeout: float) -> float:
 
 
 class Watcher:
-    def __init__(self, folder: Path, index: Path, log: Path, **settings: str):
+    def __init__(self, folder: Path, index: Path, log: Path, prefix: list[str] = (), **settings: str):
         self.log = log
         self.out = open(log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "watch", str(folder), "--index", str(index),
-                                      "--json"], stdout=self.out, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "rag.cli", "watch", str(folder), "--index",
+                                      str(index), "--json"], stdout=self.out, stderr=subprocess.STDOUT,
                                      env=clean_env(RAG_LLM="none", **settings))
 
     def reports(self) -> list[dict]:
@@ -230,3 +230,60 @@ def test_serve_with_watch_answers_from_a_file_added_while_it_runs(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_until(condition, what: str, watcher: Watcher, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert watcher.proc.poll() is None, f"rag watch exited with {watcher.proc.returncode}:\n{watcher.log.read_text()}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s:\n{watcher.log.read_text()}"
+        time.sleep(POLL_S)
+
+
+def test_a_folder_it_may_not_read_is_reported_and_watching_goes_on(folder, tmp_path):
+    """Issue 19, item 1: a sub-folder the process cannot read raised PermissionError from
+    Path.exists() and `rag watch` exited 1. Run as a user bound by file permissions (as root,
+    without its override capabilities): the folder is reported with the reason, what it held
+    leaves the index (as a fresh ingest would have it), other edits still arrive, and once it is
+    readable again its files come back."""
+    locked = folder / "locked"
+    write(locked / "inside.txt", "The lockkeeper's log is kept in the locked cupboard.")
+    index = tmp_path / "index"
+    watcher = Watcher(folder, index, tmp_path / "watch.log", prefix=without_file_permission_override())
+    try:
+        inside = str((locked / "inside.txt").resolve())
+        wait_until(lambda: inside in index_state(index)[0], "first sync", watcher)
+        locked.chmod(0)
+        write(folder / "delta.txt", "Delta opens after the lock was closed. " + fact(7))
+        delta = str((folder / "delta.txt").resolve())
+        wait_until(lambda: (s := index_state(index)[0]) and delta in s and inside not in s, "delta.txt in, inside.txt out",
+                   watcher)
+        wait_until(lambda: any("Permission denied" in f["reason"] and f["path"] == str(locked.resolve())
+                               for r in watcher.reports() for f in r["failed"]), "the report of locked/", watcher)
+        locked.chmod(0o755)
+        wait_until(lambda: inside in index_state(index)[0], "inside.txt back once readable", watcher)
+    finally:
+        locked.chmod(0o755)
+        watcher.stop()
+    assert watcher.proc.returncode == 0, watcher.log.read_text()
+
+
+def test_watch_that_cannot_write_the_index_exits_non_zero_with_the_reason(folder, tmp_path):
+    """Issue 19, item 1: a watcher that does stop says why. The index's disk fills up under
+    `rag watch` (a small tmpfs): the next sync cannot be written, and `rag watch` exits 4 with
+    "watching stopped:" and the reason, no traceback."""
+    disk = tmp_path / "disk"
+    with small_tmpfs(disk):
+        index = disk / "index"
+        watcher = Watcher(folder, index, tmp_path / "watch.log")
+        try:
+            wait_until(lambda: len(index_state(index)[0]) == 3, "first sync", watcher)
+            fill(disk)
+            write(folder / "delta.txt", "Delta arrives on a full disk. " + fact(9))
+            watcher.proc.wait(timeout=60)
+        finally:
+            if watcher.proc.poll() is None:
+                watcher.stop()
+    log = watcher.log.read_text()
+    assert watcher.proc.returncode == 4, log
+    assert "rag: watching stopped:" in log and "Traceback" not in log, log

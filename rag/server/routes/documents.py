@@ -44,8 +44,10 @@ async def upload(request: Request, state: State, x_requested_with: Annotated[str
     file and its index entry as they were."""
     from ...loaders import SUPPORTED
 
-    # Admitted before the body is read: a full queue costs no disk.
-    async with state.admitted(), request.form(max_files=100, max_fields=100) as form:
+    # The body is read in full first (at the pace limits.UploadPace asks), holding no place in
+    # the parse queue, and none in the questions' queue at any time.
+    async with state.receiving_upload(), request.form(max_files=100, max_fields=100) as form, \
+            state.parsing_upload():
         files = form.getlist("files")
         if not files or not all(isinstance(f, UploadFile) for f in files):
             raise invalid(["body", "files"], "send one or more files as multipart/form-data fields named "
@@ -79,7 +81,8 @@ async def upload(request: Request, state: State, x_requested_with: Annotated[str
             # files are only put in place, embedded and written.
             try:
                 parsed = await run_in_threadpool(state.assistant.parse, [s.path for _, s in staged],
-                                                 {s.path: s.temporary for _, s in staged})
+                                                 {s.path: s.temporary for _, s in staged},
+                                                 state.settings.upload_parse_s)
             except BaseException:
                 uploads.discard([s for _, s in staged])
                 raise
@@ -130,8 +133,10 @@ async def get_document_file(document_id: str, state: State) -> Response:
         if await state.call(state.assistant.document, source) is None:
             raise HTTPException(404, "no such document")
         raise HTTPException(404, f"this document is not a PDF: its text is at /api/documents/{document_id}")
+    doc = await state.call(state.assistant.document, source)
     try:
-        data = await state.call(state.assistant.original, source)
+        # the file is read outside the answering lock: only the index lookup needs it
+        data = await run_in_threadpool(state.assistant.original, source, doc)
     except DocumentNotFound:
         raise HTTPException(404, "no such document") from None
     except DocumentChanged as e:

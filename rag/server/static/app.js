@@ -709,7 +709,8 @@ async function loadWatch() {
   $("#watched-folders").replaceChildren(...w.folders.map((f) => el("li", { title: f }, f)));
   const time = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
   const ls = w.last_sync;
-  $("#last-sync").textContent = !w.running && w.error ? `Watching stopped: ${w.error}`
+  $("#last-sync").textContent = w.error
+    ? (w.running ? `Watching started again after: ${w.error}` : `Watching stopped: ${w.error} (it will be started again)`)
     : !ls ? "Waiting for the first sync…"
     : `last sync ${time(ls.at)} (${ls.indexed} file${ls.indexed === 1 ? "" : "s"}${ls.removed ? `, ${ls.removed} removed` : ""}${ls.failed ? `, ${ls.failed} failed` : ""})`;
   if (lastSyncs !== null && w.syncs !== lastSyncs) loadDocuments();
