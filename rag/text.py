@@ -3,7 +3,8 @@
 `split_sentences` is used by chunking, by the answerer to pick evidence and by verification, so
 chunk boundaries and citation boundaries agree. Every span satisfies `text[start:end] == span_text`.
 A sentence runs across a hard line break when the line is wrapped prose (README, e-mail, text
-exported from a PDF); a blank line, a list item, a heading or a short line ends it.
+exported from a PDF, a note typed in a narrow column); a blank line, a list item, a heading, a
+table row or a short line with room left on it ends it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,18 @@ _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.
 # A wrapped line is long: text wrapped at 72-80 columns leaves lines of 40+ characters except the
 # last of a paragraph, while titles, captions, table rows and list entries are mostly shorter.
 _MIN_WRAPPED_LINE = 40
+# Text wrapped narrower (a note typed at 40 columns, a newspaper column, a PDF in two columns) is
+# told by its width: a line of at least _MIN_NARROW_LINE characters is wrapped when the next line's
+# first word would not have fit on it within the longest of the _WIDTH_LINES lines either side
+# (the paragraph's wrap width). An address or a list has short lines with room left on them.
+_MIN_NARROW_LINE = 16
+_WIDTH_LINES = 6
 _NEW_BLOCK = re.compile(r"[ \t]*(?:[-*•+>#|]|\d{1,3}[.)]\s|[A-Z][\w ]{0,30}:\s|\$ |    )")
+# Columns laid out with tabs or runs of spaces, or cells joined by " | " (how the DOCX, PPTX and
+# HTML readers write a table row): a row, never wrapped prose.
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*•+]|\d{1,3}[.)])[ \t]+\S")
+_NUMBERED = re.compile(r"[ \t]*\d{1,3}\.")
+_TABULAR = re.compile(r"\S(?:\t| {3,}| \| )\S")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Small English stopword list: these words carry no evidence in BM25 or in answer selection.
 STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her
@@ -41,12 +53,53 @@ while""".split())
 def _soft_wrap(text: str, newline: int) -> bool:
     """True when the line break at `newline` only wraps a sentence that goes on in the next line."""
     line_start = text.rfind("\n", 0, newline) + 1
-    line = text[line_start:newline].rstrip("\r")
+    line = text[line_start:newline].rstrip()
     nxt_end = text.find("\n", newline + 1)
-    nxt = text[newline + 1: len(text) if nxt_end < 0 else nxt_end]
-    if len(line.strip()) < _MIN_WRAPPED_LINE or not nxt.strip() or _NEW_BLOCK.match(nxt) or _NEW_BLOCK.match(line):
+    nxt = text[newline + 1: len(text) if nxt_end < 0 else nxt_end].rstrip()
+    length = len(line.strip())
+    if length < _MIN_NARROW_LINE or not nxt.strip() or _TABULAR.search(line) or _TABULAR.search(nxt):
         return False
-    return not line.rstrip().endswith((":", ";")) or nxt.lstrip()[:1].islower()
+    if _LIST_ITEM.match(line) and _indent(nxt) > _indent(line):  # "- a list item\n  wrapped under it"
+        if _NEW_BLOCK.match(nxt.lstrip()):
+            return False
+    elif _NEW_BLOCK.match(nxt) or _NEW_BLOCK.match(line):
+        return False
+    if line.endswith((":", ";")) and not nxt.lstrip()[:1].islower():
+        return False
+    if length >= _MIN_WRAPPED_LINE:
+        return True
+    return len(line) + 1 + len(nxt.split()[0]) > _wrap_width(text, line_start)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _wrap_width(text: str, line_start: int) -> int:
+    """The longest line among the `_WIDTH_LINES` lines either side of the one starting at
+    `line_start`, within its paragraph (blank lines bound it)."""
+    width = 0
+    at = line_start  # lines above, this one included
+    for _ in range(_WIDTH_LINES + 1):
+        end = text.find("\n", at)
+        line = text[at: len(text) if end < 0 else end].rstrip()
+        if not line.strip():
+            break
+        width = max(width, len(line))
+        if at == 0:
+            break
+        at = text.rfind("\n", 0, at - 1) + 1
+    at = text.find("\n", line_start)  # lines below
+    for _ in range(_WIDTH_LINES):
+        if at < 0:
+            break
+        end = text.find("\n", at + 1)
+        line = text[at + 1: len(text) if end < 0 else end].rstrip()
+        if not line.strip():
+            break
+        width = max(width, len(line))
+        at = end
+    return width
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
@@ -62,6 +115,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
             word = re.search(r"([\w.]+)\.$", text[max(cut, m.start() - 12): m.start()])
             if word and (word.group(1).lower() in _ABBREVIATIONS or (len(word.group(1)) == 1 and word.group(1).isalpha())):
                 continue  # "Mr. Smith", "J. Smith": not a sentence end
+            if _NUMBERED.fullmatch(text, text.rfind("\n", 0, m.start()) + 1, m.start()):
+                continue  # "1. Install it": a list item's number, not a sentence
         if m.group(0) != "\n" and stop - cut < _MAX_QUOTED and _inside_quote(text[cut:stop]):
             continue  # keep a quotation of several sentences whole: it is one statement by one speaker
         _append_trimmed(text, cut, stop, spans)
