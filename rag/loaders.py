@@ -2,6 +2,10 @@
 function per format. Problems are raised as IngestError with a reason a person can act on;
 the caller collects them into the ingest report.
 
+HTML is read as a browser lays it out (inline elements stay in their sentence, blocks break lines)
+and DOCX in body order (tables where they stand); both give their headings, so each chunk is
+labelled with the heading above it.
+
 A file is judged by its content, not its name: .pdf, .docx, .html, .pptx, .odt, .epub and .eml
 have their own readers, and every other file (README, COPYING, .py, .csv, .log, man pages...) is
 indexed when its bytes decode as text, in UTF-8 or in the encoding charset-normalizer detects
@@ -552,31 +556,124 @@ def _read_html(path: Path, data: bytes, limits: ParseLimits):
     return text, title, [], _codec_name(encoding), [], [], headings
 
 
+# Elements a browser lays out as blocks: each starts on a line of its own. Every other element
+# (<a>, <b>, <code>, <tt>, <span>, <em>...) is inline and its text runs on with the text around it.
+_HTML_BLOCKS = frozenset("""address article aside blockquote body caption center dd details dialog dir div dl dt
+fieldset figcaption figure footer form frameset h1 h2 h3 h4 h5 h6 header hgroup hr html legend li listing main
+menu nav ol optgroup option p plaintext pre section summary table tbody td tfoot th thead tr ul xmp""".split())
+_HTML_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+_HTML_PREFORMATTED = frozenset(("pre", "listing", "plaintext", "xmp", "textarea"))
+# Between blocks a blank line, so no block's last line is read as wrapped into the next one's;
+# a table row or <br> is one line break, and the cells of a row are joined by " | " (as the DOCX
+# and PPTX readers join them).
+_CELL, _LINE, _PARAGRAPH = " | ", "\n", "\n\n"
+
+
 def _html_text(soup) -> tuple[str, str, list[tuple[int, str]]]:
-    """A parsed HTML page's visible text, its title (<title> or first line) and headings."""
+    """A parsed HTML page's visible text as a browser lays it out, its title (<title> or first
+    line) and its headings (where each starts in the text, its words).
+
+    Inline elements stay in the line; only block elements and <br> break it. Whitespace collapses
+    as in a browser, except inside <pre>. A heading is placed where its own text lands, so a table
+    of contents repeating the headings' words cannot pull them to the top. The tree is walked
+    without recursion: a hostile page nests elements 100,000 deep."""
+    from bs4 import CData, NavigableString, Tag
+
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
-    heading_words = [tag.get_text(" ").split() for tag in soup(["h1", "h2", "h3", "h4", "h5", "h6"])]
-    raw = soup.get_text("\n")
-    # Collapse runs of blank lines and trailing spaces left by markup.
-    text = re.sub(r"[ \t\r\f\v]+\n", "\n", raw)
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return text, title or _first_line_title(text), _html_headings(text, heading_words)
+    text = _HtmlText()
+    stack = [iter(soup.contents)]
+    open_tags: list[str] = []
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:  # the element whose children these were is closed
+            stack.pop()
+            if open_tags:
+                text.close(open_tags.pop())
+        elif isinstance(node, Tag):
+            if node.name == "br":
+                text.line_break()
+                continue
+            heading = " ".join(node.get_text(" ").split())[:200] if node.name in _HTML_HEADINGS else None
+            text.open(node.name, heading)
+            open_tags.append(node.name)
+            stack.append(iter(node.contents))
+        elif type(node) is NavigableString or isinstance(node, CData):  # not comments, doctypes
+            text.add(str(node))
+    body = text.text()
+    return body, title or _first_line_title(body), text.headings
 
 
-def _html_headings(text: str, heading_words: list[list[str]]) -> list[tuple[int, str]]:
-    """Where each heading's words (in document order) are in the extracted text: markup between
-    them became line breaks or spaces. A heading not found is left out."""
-    found, at = [], 0
-    for words in heading_words:
-        if not words:
-            continue
-        m = re.compile(r"\s+".join(re.escape(w) for w in words)).search(text, at)
-        if m:
-            found.append((m.start(), " ".join(words)[:200]))
-            at = m.end()
-    return found
+class _HtmlText:
+    """The text of an HTML page as its elements open and close (`_html_text` walks the tree)."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.length = 0
+        self.pending = ""  # the break owed before the next text: "", _CELL, _LINE or _PARAGRAPH
+        self.line_empty = True  # no text since the last line break: a row's first cell owes no " | "
+        self.preformatted = 0
+        self.headings: list[tuple[int, str]] = []
+        self.heading: str | None = None  # an open heading's words, placed at its first text
+
+    def owe(self, brk: str) -> None:
+        rank = {"": 0, _CELL: 1, _LINE: 2, _PARAGRAPH: 3}
+        if brk == _CELL and self.line_empty:
+            return
+        if rank[brk] > rank[self.pending]:
+            self.pending = brk
+
+    def open(self, name: str, heading: str | None) -> None:
+        if name in _HTML_PREFORMATTED:
+            self.preformatted += 1
+        if name in _HTML_BLOCKS:
+            self.owe(_CELL if name in ("td", "th") else _LINE if name == "tr" else _PARAGRAPH)
+        if heading:
+            self.heading = heading
+
+    def close(self, name: str) -> None:
+        if name in _HTML_PREFORMATTED:
+            self.preformatted -= 1
+        if name in _HTML_BLOCKS and name not in ("td", "th"):
+            self.owe(_LINE if name == "tr" else _PARAGRAPH)
+
+    def line_break(self) -> None:
+        if self.preformatted:
+            self.add("\n")
+        else:
+            self.owe(_LINE)
+            self.line_empty = True
+
+    def add(self, text: str) -> None:
+        if self.preformatted:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if self.pending or not self.parts:  # a browser drops the line break that opens a <pre>
+                text = text.lstrip("\n") if text.strip() else ""
+        else:
+            text = re.sub(r"\s+", " ", text)
+            if self.pending or not self.parts or self.parts[-1].endswith((" ", "\n")):
+                text = text.lstrip(" ")
+        if not text:
+            return
+        if self.pending and self.parts:
+            last = self.parts[-1].rstrip()  # no line or cell ends in spaces
+            self.length -= len(self.parts[-1]) - len(last)
+            self.parts[-1] = last
+            self.parts.append(self.pending)
+            self.length += len(self.pending)
+        if self.pending in (_LINE, _PARAGRAPH):
+            self.line_empty = True
+        self.pending = ""
+        if self.heading is not None and text.strip():
+            self.headings.append((self.length + len(text) - len(text.lstrip()), self.heading))
+            self.heading = None
+        self.parts.append(text)
+        self.length += len(text)
+        self.line_empty = self.line_empty and not text.strip()
+
+    def text(self) -> str:
+        return "".join(self.parts).rstrip()
 
 
 def _read_pdf(path: Path, data: bytes, limits: ParseLimits):
@@ -844,14 +941,35 @@ def _read_docx(path: Path, data: bytes, limits: ParseLimits):
             _check_docx_text(zf, limits)
     except zipfile.BadZipFile as e:
         raise IngestError("not a valid .docx (not a zip archive)") from e
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
     document = docx.Document(io.BytesIO(data))
-    paragraphs = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            paragraphs.append(" | ".join(cell.text for cell in row.cells))
-    text = "\n\n".join(p for p in paragraphs if p.strip())
+    out = _Paragraphs(limits)
+    # Paragraphs and tables in the order of the body, as Word shows them: a table's text sits
+    # where the table is, so a citation of it points there (issue 18).
+    for child in document.element.body.iterchildren():
+        if child.tag == _W + "p":
+            paragraph = Paragraph(child, document)
+            out.add(paragraph.text, heading=_docx_heading(paragraph))
+        elif child.tag == _W + "tbl":
+            for row in Table(child, document).rows:
+                cells = list({id(cell._tc): cell for cell in row.cells}.values())  # a merged cell once
+                out.add(" | ".join(" ".join(cell.text.split()) for cell in cells))
+    text = out.text()
     title = document.core_properties.title or ""
-    return text, title or _first_line_title(text), [], ""
+    return text, title or _first_line_title(text), [], "", [], [], out.headings
+
+
+def _docx_heading(paragraph) -> str | None:
+    """The words of a paragraph styled as a heading ("Heading 1".."Heading 9", "Title"), else None."""
+    try:
+        style = paragraph.style.name if paragraph.style is not None else ""
+    except (KeyError, ValueError):  # a style the file names but does not define
+        return None
+    if style == "Title" or re.fullmatch(r"Heading \d", style or ""):
+        return " ".join(paragraph.text.split()) or None
+    return None
 
 
 # Zip-based formats (.docx) are checked before anything is decompressed, from the sizes the
