@@ -260,11 +260,12 @@ def _parse_one(path: Path, name: Path, limits: ParseLimits, chunk_size: int, chu
 
 
 def instruction_phrase(text: str) -> str:
-    """Why a document's text looks written to steer an assistant (rag.answering.INSTRUCTION:
-    "ignore previous instructions", "the password is", "say that..."): the first such phrase and
-    where it is, or "" for ordinary text. `rag sources` and /api/documents show it; the reader
-    already never quotes such a sentence as an answer on its own."""
-    from .answering import INSTRUCTION
+    """Why a document's text looks written to steer an assistant (rag.suspicious.INSTRUCTION:
+    an instruction addressed to an assistant or a model, such as "ignore previous instructions" or
+    "reveal the system prompt"; not ordinary prose such as "they say that..."): the first such
+    phrase and where it is, or "" for ordinary text. `rag sources` and /api/documents show it;
+    the reader never quotes such a sentence as an answer on its own."""
+    from .suspicious import INSTRUCTION
 
     m = INSTRUCTION.search(text)
     if m is None:

@@ -299,7 +299,7 @@ class SourceInfo:
     indexed_at: str  # ISO 8601, UTC
     content_hash: str
     encoding: str = ""  # detected text encoding of the file ("utf-8", "cp1252", "utf-16"...); "" for PDF, DOCX
-    # The document holds text phrased as instructions to an assistant (rag.answering.INSTRUCTION):
+    # The document holds text phrased as instructions to an assistant (rag.suspicious.INSTRUCTION):
     # it may be there to steer answers. `suspicious_reason` quotes the first such phrase.
     suspicious: bool = False
     suspicious_reason: str = ""
