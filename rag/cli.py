@@ -202,11 +202,18 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
     if as_json:
         typer.echo(_json(report.to_dict()))
     else:
-        for name in ("added", "updated", "unchanged", "removed"):
-            typer.echo(f"{name:>9}: {len(getattr(report, name))}")
+        for name in ("added", "updated", "unchanged", "moved", "removed"):
+            if name != "moved" or report.moved:
+                typer.echo(f"{name:>9}: {len(getattr(report, name))}")
         typer.echo(f"{'failed':>9}: {len(report.failed)}")
         for f in report.failed:
             typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
+        if report.skipped:
+            typer.echo(f"{'skipped':>9}: {len(report.skipped)} (not text: photos, archives, programs)")
+            for f in report.skipped[:_LISTED_SKIPPED]:
+                typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
+            if len(report.skipped) > _LISTED_SKIPPED:
+                typer.echo(f"  ... and {len(report.skipped) - _LISTED_SKIPPED} more (--json lists them all)")
         typer.echo(f"chunks embedded: {report.chunks_embedded}")
         if report.notices:
             typer.echo(f"{'notices':>9}: {len(report.notices)} (the rest of each file is indexed)")
@@ -217,8 +224,13 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
         raise typer.Exit(PARTLY_DONE if done_something else NOTHING_DONE)
 
 
+# A folder of photos would bury the report's other lines: the first few skipped files are named.
+_LISTED_SKIPPED = 10
+
+
 def _sync_line(report) -> str:
     parts = [f"{len(getattr(report, name))} {name}" for name in ("added", "updated", "moved", "removed", "failed")]
+    parts += [f"{len(report.skipped)} skipped"] if report.skipped else []
     return f"synced: {', '.join(parts)}; {report.chunks_embedded} chunks embedded"
 
 
@@ -255,7 +267,9 @@ def watch(paths: Annotated[list[Path], typer.Argument(help="Folders or files to 
             typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
         else:
             typer.echo(_sync_line(report))
-            for f in report.failed + report.notices:
+            for old, new in zip(report.moved_from, report.moved):
+                typer.echo(f"  moved '{_safe(old, one_line=True)}' -> '{_safe(new, one_line=True)}'")
+            for f in report.failed + report.skipped + report.notices:
                 typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
 
     if not as_json:
@@ -342,17 +356,24 @@ def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **k
 @app.command()
 def ask(question: Annotated[str, typer.Argument(help="The question.")],
         index: IndexOpt = None, llm: LlmOpt = None,
-        k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve.")] = None,
+        k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve (1 to RAG_MAX_K; default RAG_TOP_K).")] = None,
         source: Annotated[Optional[str], typer.Option(help="Only search this document.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False) -> None:
     """Answer a question from the indexed documents, with citations."""
     assistant = _assistant(index, llm)
+    _check_k(k, assistant.settings.max_k)
     _open_for_questions(assistant)
     if as_json:
         answer = assistant.ask(question, [], k=k, source=source)
         typer.echo(_json(answer.to_dict()))
     else:
         _stream_answer(assistant, question, [], k=k, source=source)
+
+
+def _check_k(k: int | None, max_k: int) -> None:
+    """`-k` within the bounds the HTTP API holds it to (1 to RAG_MAX_K): a usage error (exit 2) otherwise."""
+    if k is not None and not 1 <= k <= max_k:
+        raise typer.BadParameter(f"k must be a whole number from 1 to {max_k} (RAG_MAX_K), not {k}", param_hint="'-k'")
 
 
 def _whole_document(assistant, as_json: bool, task, *names) -> None:
@@ -431,7 +452,8 @@ def evaluate(file: Annotated[Path, typer.Argument(help="seed_dev.jsonl, squad2/,
 @app.command()
 def serve(index: IndexOpt = None, llm: LlmOpt = None,
           host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port.")] = 8000,
+          port: Annotated[int, typer.Option(help="Port (0: any free port; the one bound is printed).",
+                                            min=0, max=65535)] = 8000,
           insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without RAG_API_KEY.")] = False,
           watch: Annotated[Optional[list[Path]], typer.Option(
               "--watch", help="Keep the index in step with this folder while serving (repeatable).")] = None,

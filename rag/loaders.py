@@ -32,14 +32,14 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import IngestError
+from .errors import IngestError, NotText
 from .faults import reached
 from .types import Document, FileError, Furniture, Heading, Page, ParseLimits
 
 logger = logging.getLogger(__name__)
 
 # The names with a reader of their own, or long known to be text. Any other file is read as text
-# when its content is text; this list is what `rag serve` accepts as uploads.
+# when its content is text (`rag serve` takes an upload of any name, as `rag ingest` does).
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".odt", ".epub", ".eml")
 # A .docx (.pptx, .odt, .epub) is a zip: refuse archives that would expand past this many times the
 # file size limit (zip bombs; see also _check_zip).
@@ -341,7 +341,8 @@ def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLim
     """`_parse` in the parser process, stopped after `limits.timeout_s` (see `_ParserProcess`)."""
     ok, value = _parser.parse((reader_name, path, data, limits), limits.timeout_s)
     if not ok:
-        raise IngestError(value)
+        reason, not_text = value
+        raise (NotText if not_text else IngestError)(reason)
     return value
 
 
@@ -384,10 +385,10 @@ def _serve() -> None:
         try:
             result = (True, _parse(reader_name, path, data, limits))
         except IngestError as e:
-            result = (False, str(e))
+            result = (False, (str(e), isinstance(e, NotText)))
             healthy = not isinstance(e.__cause__, MemoryError)
         except BaseException as e:  # noqa: BLE001  (reported by the parent)
-            result, healthy = (False, f"cannot parse: {e.__class__.__name__}: {e}"[:300]), False
+            result, healthy = (False, (f"cannot parse: {e.__class__.__name__}: {e}"[:300], False)), False
         del data
         pickle.dump((*result, healthy), stdout, protocol=pickle.HIGHEST_PROTOCOL)
         stdout.flush()
@@ -415,7 +416,7 @@ def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False)
                 raise IngestError("not a regular file (a pipe, device or socket)")
             head = fh.read(_SNIFF_BYTES) if refuse_binary else b""
             if b"\x00" in head and not any(head.startswith(bom) for bom, _ in _BOMS):
-                raise IngestError(_BINARY)
+                raise NotText(_BINARY)
             if max_bytes is not None and st.st_size > max_bytes:
                 raise IngestError(_too_big(st.st_size, max_bytes))
             data = head + (fh.read(max(max_bytes + 1 - len(head), 0)) if max_bytes is not None else fh.read())
@@ -464,14 +465,14 @@ def decode_text(data: bytes) -> tuple[str, str]:
                 raise IngestError(f"not valid {encoding.upper()} (byte {e.start}) although it starts with "
                                   f"a {encoding.upper()} byte order mark: save the file as UTF-8") from e
     if b"\x00" in data:
-        raise IngestError(_BINARY)
+        raise NotText(_BINARY)
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as e:
         first_bad = e.start
     encoding = _detect_encoding(data)
     if encoding is None:
-        raise IngestError("not text: no text encoding fits its bytes (a binary file?): skipped")
+        raise NotText("not text: no text encoding fits its bytes (a binary file?): skipped")
     text = data.decode(encoding)
     if encoding in _WESTERN and _has_utf8_sequences(data):
         raise IngestError(f"mixed encodings: part UTF-8, part {encoding} (first non-UTF-8 byte at {first_bad}): "
@@ -509,7 +510,7 @@ def _has_utf8_sequences(data: bytes) -> bool:
 def _checked(text: str) -> str:
     controls = len(_CONTROL.findall(text))
     if "\x00" in text or (controls > 1 and controls > len(text) / 100):
-        raise IngestError(f"binary file ({controls} control characters), not text: skipped")
+        raise NotText(f"binary file ({controls} control characters), not text: skipped")
     return text
 
 
@@ -545,7 +546,7 @@ def _read_html(path: Path, data: bytes, limits: ParseLimits):
     from bs4.dammit import EncodingDetector
 
     if b"\x00" in data[:8192]:
-        raise IngestError("binary file (contains NUL bytes), not HTML")
+        raise NotText("binary file (contains NUL bytes), not HTML: skipped")
     if EncodingDetector.find_declared_encoding(data, is_html=True):  # <meta charset>: the page says
         soup = BeautifulSoup(data, "html.parser")
         encoding = soup.original_encoding

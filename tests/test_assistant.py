@@ -182,13 +182,16 @@ def test_bad_files_are_reported_and_good_files_still_ingested(fresh_assistant, d
     make_docx(docs_dir / "memo.docx", ["The budget for 2025 is 40 pounds."])
     bad = {
         "empty.txt": b"",
-        "binary.txt": b"\x00\x01\x02\x03" * 64,
         "corrupt.pdf": b"%PDF-1.4\n\x8f\x01garbage",
         "fake.pdf": b"this is not a pdf",
         "fake.docx": b"neither is this a docx",
-        "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01",  # a JPEG's first bytes
     }
-    for name, data in bad.items():
+    not_text = {
+        "binary.txt": b"\x00\x01\x02\x03" * 64,
+        "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01",  # a JPEG's first bytes
+        "notes.tar.gz": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(range(256)),
+    }
+    for name, data in {**bad, **not_text}.items():
         (docs_dir / name).write_bytes(data)
     os.symlink(docs_dir, docs_dir / "loop")
     missing = tmp_path / "missing.txt"
@@ -196,9 +199,10 @@ def test_bad_files_are_reported_and_good_files_still_ingested(fresh_assistant, d
     report = fresh_assistant.ingest([docs_dir, missing])
 
     failed = {Path(f.path).name: f.reason for f in report.failed}
-    assert set(bad) <= set(failed)
-    assert {"loop", "missing.txt"} <= set(failed)
+    assert set(failed) == {*bad, "loop", "missing.txt"}
     assert all(reason.strip() for reason in failed.values())
+    # not text and no reader of its own: skipped, which is no failure (issue 18)
+    assert {Path(f.path).name: "skipped" in f.reason for f in report.skipped} == dict.fromkeys(not_text, True)
     assert sorted(Path(p).name for p in report.added) == sorted([*good, "survey.pdf", "memo.docx"])
     assert_index_consistent(fresh_assistant)
 
@@ -217,7 +221,7 @@ def test_file_that_turns_bad_keeps_its_previous_version(fresh_assistant, docs_di
     fresh_assistant.ingest([docs_dir])
     path.write_bytes(b"\x00\x00 now binary")
     report = fresh_assistant.ingest([docs_dir])
-    assert [f.path for f in report.failed] == [str(path)]
+    assert [f.path for f in report.skipped] == [str(path)] and not report.failed
     assert fresh_assistant.document(str(path)).text == OLD_TEXT
     assert_index_consistent(fresh_assistant)
 
@@ -354,7 +358,8 @@ def test_a_real_folder_indexes_every_text_file_in_its_encoding_and_reports_the_b
     report = fresh_assistant.ingest([real_folder])
 
     assert sorted(Path(p).name for p in report.added) == sorted(REAL_FOLDER)
-    assert [(Path(f.path).name, "binary" in f.reason) for f in report.failed] == [("photo.png", True)]
+    assert [(Path(f.path).name, "binary" in f.reason) for f in report.skipped] == [("photo.png", True)]
+    assert report.failed == []
     encodings = {Path(s.source).name: s.encoding for s in fresh_assistant.sources()}
     for name, (text, _, reported) in REAL_FOLDER.items():
         assert encodings[name] in reported, name

@@ -117,6 +117,14 @@ def test_checking_state_shows_then_the_backend_that_wrote_the_answer(page, assis
     assert answer.locator(".meta .backend").inner_text() == "quoted from sources"  # RAG_LLM=none
 
 
+def test_a_refused_question_shows_the_servers_own_message(page, assistant):
+    """Issue 18: a too-long question showed "Something went wrong: 422 Unprocessable Entity"."""
+    limit = assistant.settings.max_question_chars
+    answer = ask(page, "why " * (limit // 4 + 50))
+    shown = answer.locator(".bubble").inner_text()
+    assert f"over the limit of {limit} (RAG_MAX_QUESTION_CHARS)" in shown and "422" not in shown, shown
+
+
 def test_copy_puts_the_answer_and_its_sources_on_the_clipboard(page):
     answer = ask(page, QUESTION)
     answer.locator("button.copy").click()

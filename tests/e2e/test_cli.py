@@ -190,3 +190,39 @@ def test_escape_sequences_in_documents_and_names_are_printed_escaped(tmp_path):
     assert f"key\\x1b]0;pwned\\x07\\x1b[2J.txt" in runs[1].stdout
     assert "boathouse\\x1b]0;pwned" in runs[2].stdout and "[1] key\\x1b]0;" in runs[2].stdout
     assert json.loads(runs[3].stdout)["citations"][0]["source"] == str(note)  # JSON keeps the exact name
+
+
+# ---- rough edges (issue 18) --------------------------------------------------------------------
+
+def test_a_folder_holding_photos_and_archives_is_ingested_with_them_skipped_and_exit_0(tmp_path):
+    import gzip
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.txt").write_text("The spare key is hidden under the blue flowerpot.")
+    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    (docs / "old-notes.txt.gz").write_bytes(gzip.compress(b"The spare key used to be under the mat.\n" * 50))
+    done = rag("ingest", "docs", "--index", "index", cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert "added: 1" in lines and "failed: 0" in lines
+    assert any(line.startswith("skipped: 2") for line in lines), lines
+    assert any("photo.png" in line and "binary" in line for line in lines)
+    report = json.loads(rag("ingest", "docs", "--index", "index", "--json", cwd=tmp_path).stdout)
+    assert sorted(Path(f["path"]).name for f in report["skipped"]) == ["old-notes.txt.gz", "photo.png"]
+    assert report["failed"] == []
+
+
+@pytest.mark.parametrize("k", ["0", "-3", "51"])
+def test_ask_refuses_a_k_the_api_refuses(workspace, ingested, k):
+    done = rag("ask", "who is Ismail Shukri?", "-k", k, "--index", "index", cwd=workspace, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "k must be a whole number from 1 to 50 (RAG_MAX_K)" in done.stderr
+
+
+def test_a_rename_is_reported_as_one_move():
+    from rag.cli import _sync_line
+    from rag.types import IngestReport
+
+    line = _sync_line(IngestReport(moved=["/docs/new.txt"], moved_from=["/docs/old.txt"]))
+    assert line.startswith("synced: 0 added, 0 updated, 1 moved, 0 removed, 0 failed;"), line

@@ -44,10 +44,21 @@ async function api(path, options = {}) {
   }
   throw new Error("the API key was refused");
 }
+// The server's own words for a refused request: its "detail" is a message, or (422) a list of
+// {loc, msg} as FastAPI writes validation errors ("question has 5000 characters, more than...").
+function errorText(body, status, statusText) {
+  const detail = body && body.detail;
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail)) {
+    const msgs = detail.map((d) => (d && typeof d.msg === "string" ? d.msg : "")).filter(Boolean);
+    if (msgs.length) return msgs.join("; ");
+  }
+  return `${status} ${statusText || ""}`.trim();
+}
 async function apiJSON(path, options = {}) {
   const res = await api(path, options);
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(typeof body.detail === "string" ? body.detail : `${res.status} ${res.statusText}`);
+  if (!res.ok) throw new Error(errorText(body, res.status, res.statusText));
   return body;
 }
 
@@ -394,7 +405,7 @@ async function showPdf(spot) {
     const res = await api(`/api/documents/${spot.id}/file`);
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
-      throw new Error(typeof body.detail === "string" ? body.detail : `${res.status} ${res.statusText}`);
+      throw new Error(errorText(body, res.status, res.statusText));
     }
     const data = new Uint8Array(await res.arrayBuffer());
     pdfView ||= await import("/static/pdf_view.js");
@@ -499,7 +510,7 @@ async function ask(question, replaceFrom) {
     });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
-      throw new Error(typeof body.detail === "string" ? body.detail : `${res.status} ${res.statusText}`);
+      throw new Error(errorText(body, res.status, res.statusText));
     }
     for await (const { event, data } of sseEvents(res)) {
       if (event === "conversation") {
@@ -777,7 +788,7 @@ function uploadFile(file) {
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status === 401) { finish(false, "API key needed"); askForKey(); }
-      else if (xhr.status !== 200) finish(false, body.detail && typeof body.detail === "string" ? body.detail : `error ${xhr.status}`);
+      else if (xhr.status !== 200) finish(false, errorText(body, xhr.status, xhr.statusText));
       else {
         const r = body.results[0];
         if (r.status === "failed") finish(false, r.reason);
