@@ -155,6 +155,14 @@ class Assistant:
     def sources(self) -> list[SourceInfo]:
         return self.store.sources()
 
+    def display_names(self, sources: list[SourceInfo] | None = None) -> dict[str, str]:
+        """Each indexed source by the fewest last parts of its path that tell it from every other
+        ("README" when there is one, "zlib/README" and "zstd/README" when there are two): how
+        citations are shown, and a name `summarize` and `compare` accept."""
+        from .text import shortest_unique_paths
+
+        return shortest_unique_paths(s.source for s in (self.sources() if sources is None else sources))
+
     def document(self, source: str):
         """The stored text and metadata of one document (for citation viewers), or None."""
         return self.store.document(source)
@@ -326,14 +334,20 @@ class Assistant:
         """The stored document `source` names: its path as indexed, the path made absolute, or
         a file name, stem or title only one indexed document has."""
         from .errors import DocumentNotFound
-        from .summarize import match_source
+        from .summarize import source_candidates
 
         for candidate in (str(source), str(Path(source).expanduser().absolute())):
             doc = self.store.document(candidate)
             if doc is not None:
                 return doc
-        named = match_source(str(source), self.sources())
-        doc = self.store.document(named) if named else None
+        sources = self.sources()
+        named = source_candidates(str(source), sources)
+        if len(named) > 1:  # "README" with eight indexed: name them, each by a name that works
+            short = self.display_names(sources)
+            raise DocumentNotFound(f"{source} names {len(named)} indexed documents: "
+                                   f"{', '.join(short[n] for n in named[:10])}{' ...' if len(named) > 10 else ''}; "
+                                   "name one of them by its path")
+        doc = self.store.document(named[0]) if named else None
         if doc is None:
             raise DocumentNotFound(f"{source} is not in the index at {self.location}: run `rag ingest {source}` "
                                    "first (`rag sources` lists what is indexed)")

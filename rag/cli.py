@@ -320,7 +320,13 @@ def sources(index: IndexOpt = None,
                    "they may be there to steer answers; check them)")
 
 
-def _print_answer(answer, text: bool = True) -> None:
+def _print_answer(answer, text: bool = True, names: dict[str, str] | None = None) -> None:
+    """The answer, its notice and its citations, each source by its shortest unique path (`names`)."""
+    names = names or {}
+
+    def shown(source: str) -> str:
+        return _safe(names[source], one_line=True) if source in names else _name(source)
+
     if text:
         typer.echo(_safe(answer.text))
     if answer.notice:
@@ -331,12 +337,12 @@ def _print_answer(answer, text: bool = True) -> None:
             where = f"{c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
             where += f", line {c.line}" if c.line else ""
             where += f", section {_safe(c.section, one_line=True)!r}" if c.section else ""
-            typer.echo(f"[{c.n}] {_name(c.source)} ({where}): \"{_safe(c.quote)}\"")
+            typer.echo(f"[{c.n}] {shown(c.source)} ({where}): \"{_safe(c.quote)}\"")
     if answer.abstained and answer.see_also:
         typer.echo("\nSee also (nearest passages, not answers):")
         for p in answer.see_also:
             snippet = _safe(" ".join(p.text.split())[:160], one_line=True)
-            typer.echo(f"  - {_name(p.source)} ({p.start}-{p.end}): {snippet}...")
+            typer.echo(f"  - {shown(p.source)} ({p.start}-{p.end}): {snippet}...")
 
 
 def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **kwargs):
@@ -349,7 +355,7 @@ def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **k
         typer.echo(_safe(piece), nl=False)
     answer = reply.answer()
     typer.echo("")
-    _print_answer(answer, text=False)
+    _print_answer(answer, text=False, names=assistant.display_names())
     return answer
 
 
@@ -389,11 +395,11 @@ def _whole_document(assistant, as_json: bool, task, *names) -> None:
     if as_json:
         typer.echo(_json(answer.to_dict()))
     else:
-        _print_answer(answer)
+        _print_answer(answer, names=assistant.display_names())
 
 
 @app.command()
-def summarize(file: Annotated[str, typer.Argument(help="An indexed document: its path, file name or title.")],
+def summarize(file: Annotated[str, typer.Argument(help="An indexed document: its path, the last parts of its path (zlib/README), file name or title.")],
               index: IndexOpt = None, llm: LlmOpt = None,
               as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
     """Summarize a whole document; every sentence is cited (quoted, or written by the LLM and checked)."""

@@ -415,20 +415,24 @@ def asks_whole_document(question: str) -> bool:
 
 
 def match_source(name: str, sources: Iterable[SourceInfo | str]) -> str | None:
-    """The one indexed source `name` stands for: its path, file name, file stem or title,
-    case-insensitive, quotes and "the document" around it ignored. None when none or several do."""
+    """The one indexed source `name` stands for: its path, the last parts of its path ("zlib/README"),
+    its file name, file stem or title, case-insensitive, quotes and "the document" around it
+    ignored. None when none or several do (`source_candidates` lists them)."""
+    found = source_candidates(name, sources)
+    return found[0] if len(found) == 1 else None
+
+
+def source_candidates(name: str, sources: Iterable[SourceInfo | str]) -> list[str]:
+    """The indexed sources `name` may stand for (see `match_source`), sorted: those it names by
+    path or file name, else those it names by stem or title."""
     wanted = _ARTICLE.sub("", name.strip().strip("\"'“”‘’`")).strip().strip("\"'“”‘’`").lower()
     if not wanted:
-        return None
+        return []
     items = [(s, "") if isinstance(s, str) else (s.source, s.title) for s in sources]
-    for keys in (lambda src, title: {src.lower(), Path(src).name.lower()},
-                 lambda src, title: {Path(src).stem.lower(), title.lower()}):
-        found = {src for src, title in items if wanted in keys(src, title)}
-        if len(found) == 1:
-            return found.pop()
-        if len(found) > 1:
-            return None
-    return None
+    tail = "/" + wanted.replace("\\", "/").lstrip("/")
+    by_path = sorted({src for src, _ in items if wanted in (src.lower(), Path(src).name.lower())
+                      or ("/" in wanted and src.lower().replace("\\", "/").endswith(tail))})
+    return by_path or sorted({src for src, title in items if wanted in (Path(src).stem.lower(), title.lower())})
 
 
 def route(question: str, sources: Iterable[SourceInfo | str]) -> tuple[str, str] | tuple[str, str, str] | None:

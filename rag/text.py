@@ -166,3 +166,28 @@ def terms(text: str) -> set[str]:
     capitals so that "is" never matches them."""
     acronyms = {w for w in re.findall(r"\b[A-Z]{2,5}\b", text) if w.lower() in STOPWORDS}
     return stems(text) | acronyms if not text.isupper() else stems(text)
+
+
+def shortest_unique_paths(paths) -> dict[str, str]:
+    """Each path shortened to its fewest last components that no other of `paths` ends with:
+    "README" alone when it is the only one, "zstd/README" and "zlib/README" when there are two
+    (issue 18: eight READMEs cited as "README" looked alike). A path whose every ending another
+    shares stays whole."""
+    from collections import Counter
+
+    parts = {p: tuple(x for x in p.replace("\\", "/").split("/") if x) or (p,) for p in dict.fromkeys(paths)}
+    short: dict[str, str] = {}
+    pending, n = list(parts), 1
+    while pending:  # one count of the n-part endings per round: 10,000 sources cost milliseconds
+        endings = Counter(mine[-n:] for mine in parts.values())
+        rest = []
+        for path in pending:
+            mine = parts[path]
+            if endings[mine[-n:]] == 1:
+                short[path] = "/".join(mine[-n:])
+            elif n >= len(mine):
+                short[path] = path
+            else:
+                rest.append(path)
+        pending, n = rest, n + 1
+    return short

@@ -505,3 +505,81 @@ def test_email_subject_is_its_title_and_ocr_pages_are_listed(formats_assistant):
     assert sources["dates.eml"].page_count == 0
     assert all(s.ocr_pages == () for name, s in sources.items() if name != "scan.pdf")
     assert assistant.store.document(str(folder / "scan.pdf")).ocr_pages == (1, 2)
+
+
+# ---- files read as a reader sees them: hard wraps, inline HTML (issue 18) ---------------------
+
+FERRY = ("The ferry to Isle Morven leaves every\nTuesday at seven in the morning from\nthe north pier, and comes back\n"
+         "from Kilbrannan at five.\n\nTickets are sold on board. Bicycles\ntravel free when there is room.\n")
+
+README_PARAGRAPHS = [
+    "Kestrel is a small build system with a focus on speed. It reads a build file written by a generator "
+    "and runs only the commands whose inputs changed since the last build.",
+    "To install Kestrel, unpack the release tarball into a folder of your choice and run the bootstrap "
+    "script found at its top, which compiles the single binary and copies it to the folder named by "
+    "the PREFIX variable, by default the local bin folder under your home directory.",
+    "The cache of finished commands is kept in a hidden folder next to the build file, so removing that "
+    "folder makes the next run build every target again from the beginning.",
+]
+
+
+@pytest.fixture(scope="module")
+def reader_assistant(tmp_path_factory) -> tuple[Assistant, Path]:
+    import shutil
+    import textwrap
+
+    folder = tmp_path_factory.mktemp("reading")
+    (folder / "ferry.txt").write_text(FERRY)
+    (folder / "README").write_text("Kestrel\n=======\n\n" + "\n\n".join(textwrap.fill(p, 72) for p in README_PARAGRAPHS)
+                                   + "\n")
+    for page in ("users-and-groups.html", "build-manual.html"):
+        shutil.copy(Path(__file__).parent / "data" / "pages" / page, folder / page)
+    assistant = Assistant(index_dir=tmp_path_factory.mktemp("reading-index"))
+    report = assistant.ingest([folder])
+    assert len(report.added) == 4 and not report.failed
+    return assistant, folder
+
+
+def cited_quotes(assistant: Assistant, answer) -> list[str]:
+    """The citations' quotes, each checked against the stored text of its document."""
+    for c in answer.citations:
+        assert assistant.document(c.source).text[c.start:c.end] == c.quote
+    return [" ".join(c.quote.split()) for c in answer.citations]
+
+
+def test_a_sentence_hard_wrapped_in_a_narrow_column_is_answered_whole(reader_assistant):
+    assistant, folder = reader_assistant
+    answer = assistant.ask("When does the ferry to Isle Morven leave?")
+    assert not answer.abstained
+    assert ("The ferry to Isle Morven leaves every Tuesday at seven in the morning from the north pier, and comes "
+            "back from Kilbrannan at five.") in cited_quotes(assistant, answer)
+    assert "Tuesday at seven" in answer.text
+
+
+def test_a_readme_wrapped_at_72_columns_is_answered_in_whole_sentences(reader_assistant):
+    assistant, folder = reader_assistant
+    answer = assistant.ask("Where does the bootstrap script copy the Kestrel binary?")
+    assert README_PARAGRAPHS[1] in cited_quotes(assistant, answer)
+    answer = assistant.ask("What happens when the cache folder is removed?")
+    assert README_PARAGRAPHS[2] in cited_quotes(assistant, answer)
+
+
+def test_an_html_value_in_inline_markup_is_in_the_answer_with_its_section(reader_assistant):
+    assistant, folder = reader_assistant
+    answer = assistant.ask("What is the shell of user sync?")
+    assert "The shell of user sync is /bin/sync." in " ".join(answer.text.split())
+    cited = [c for c in answer.citations if c.source.endswith("users-and-groups.html")]
+    assert cited and cited[0].section == "Static ids"
+    cited_quotes(assistant, answer)
+
+
+def test_a_docbook_manual_answer_is_a_whole_sentence_under_its_own_heading(reader_assistant):
+    assistant, folder = reader_assistant
+    answer = assistant.ask("Which file does Kestrel look for by default?")
+    quotes = cited_quotes(assistant, answer)
+    assert any("it looks for a file named build.kestrel in the current directory" in q for q in quotes), quotes
+    manual = [c for c in answer.citations if c.source.endswith("build-manual.html")]
+    assert manual and {c.section for c in manual} == {"2. Running Kestrel"}
+    answer = assistant.ask("What does the release tarball unpack into?")
+    manual = [c for c in answer.citations if c.source.endswith("build-manual.html")]
+    assert manual and manual[0].section == "3. Tarball Extraction" and "kestrel-1.4.0" in answer.text

@@ -226,6 +226,24 @@ def test_match_source_reads_paths_names_stems_and_titles():
     assert match_source("report", SOURCES) is None
 
 
+def test_a_name_several_documents_share_lists_them_by_names_that_work(tmp_path):
+    """Issue 18: `rag summarize README` with eight READMEs indexed said "not in the index"."""
+    from rag.summarize import source_candidates
+
+    for package, text in (("zlib", "zlib compresses data with the deflate method."),
+                          ("zstd", "Zstandard compresses data quickly at high ratios."),
+                          ("bash", "Bash is the GNU shell, compatible with sh.")):
+        (tmp_path / "doc" / package).mkdir(parents=True)
+        (tmp_path / "doc" / package / "README").write_text(text)
+    assistant = Assistant(index_dir=tmp_path / "index")
+    assistant.ingest([tmp_path / "doc"])
+    assert sorted(assistant.display_names().values()) == ["bash/README", "zlib/README", "zstd/README"]
+    with pytest.raises(DocumentNotFound, match="README names 3 indexed documents: bash/README, zlib/README, zstd/README"):
+        assistant.summarize("README")
+    assert "deflate" in assistant.summarize("zlib/README").text
+    assert source_candidates("zstd/readme", assistant.sources()) == [str(tmp_path / "doc" / "zstd" / "README")]
+
+
 def test_chat_question_asking_for_a_summary_is_answered_with_the_whole_document_summary(seed_assistant):
     reply = seed_assistant.stream(f"Please summarize {SEED_FILE.stem}")
     pieces = "".join(reply)

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from rag.text import flatten, split_sentences, stem
+from rag.text import flatten, shortest_unique_paths, split_sentences, stem
 
 WRAPPED = """README
 
@@ -90,3 +90,11 @@ def test_a_wrapped_list_item_is_one_sentence_and_its_number_is_no_sentence():
     assert sentences(text) == [
         "Steps:", "1.  Install the package from the wheel in the release folder, then\n    run the setup script once.",
         "2. Restart.", "- Ask a question of the documents in the folder\n  you indexed.", "- Done."]
+
+
+def test_paths_are_shortened_to_the_fewest_last_parts_that_tell_them_apart():
+    got = shortest_unique_paths(["/usr/share/doc/zlib/README", "/usr/share/doc/zstd/README", "/home/ann/notes.txt",
+                                 "/srv/a/b/copyright", "/srv/c/b/copyright", "/a/b", "/x/a/b"])
+    assert got == {"/usr/share/doc/zlib/README": "zlib/README", "/usr/share/doc/zstd/README": "zstd/README",
+                   "/home/ann/notes.txt": "notes.txt", "/srv/a/b/copyright": "a/b/copyright",
+                   "/srv/c/b/copyright": "c/b/copyright", "/a/b": "/a/b", "/x/a/b": "x/a/b"}
