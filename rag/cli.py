@@ -437,13 +437,23 @@ def chat(index: IndexOpt = None, llm: LlmOpt = None) -> None:
 
 
 @app.command(name="eval")
-def evaluate(file: Annotated[Path, typer.Argument(help="seed_dev.jsonl, squad2/, hotpotqa/ or news2023/ (see eval/README.md).")],
+def evaluate(file: Annotated[Optional[Path], typer.Argument(
+                 help="A QA set: a .jsonl file, one question a line ({\"q\", \"all\": [[answer, ...]], \"support\"} "
+                      "or {\"q\", \"abstain\": true}; README, 'Evaluation'), or a SQuAD 2.0, HotpotQA or "
+                      "news2023 folder.")] = None,
+             example: Annotated[bool, typer.Option(
+                 "--example", help="Run the small QA set shipped with rag, over the seed article.")] = False,
              index: IndexOpt = None, llm: LlmOpt = None,
              limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Run a QA set and print accuracy, citation correctness, abstention and retrieval figures."""
+    from .config import package_data
     from .evaluation import load_qa_set, run_eval
 
+    if (file is None) == (not example):
+        raise typer.BadParameter("give a QA set FILE, or --example for the one shipped with rag (not both)",
+                                 param_hint="'FILE'")
+    file = file or package_data("examples") / "seed_questions.jsonl"
     try:
         qa = load_qa_set(file)
     except (OSError, ValueError) as e:

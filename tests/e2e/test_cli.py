@@ -226,3 +226,15 @@ def test_a_rename_is_reported_as_one_move():
 
     line = _sync_line(IngestReport(moved=["/docs/new.txt"], moved_from=["/docs/old.txt"]))
     assert line.startswith("synced: 0 added, 0 updated, 1 moved, 0 removed, 0 failed;"), line
+
+
+def test_eval_example_runs_the_qa_set_shipped_in_the_package(tmp_path):
+    out = json.loads(rag("eval", "--example", "--json", "--index", "index", cwd=tmp_path).stdout)
+    assert out["set"] == "seed_questions" and out["questions"] == 8
+    assert out["answerable"] == 6 and out["unanswerable"] == 2
+    assert out["accuracy"] >= 0.5 and out["abstention_accuracy"] is not None, out
+
+
+def test_eval_needs_a_qa_set_or_example(tmp_path):
+    done = rag("eval", cwd=tmp_path, check=False)
+    assert done.returncode == 2 and "--example" in done.stderr
