@@ -509,8 +509,8 @@ def test_email_subject_is_its_title_and_ocr_pages_are_listed(formats_assistant):
 
 # ---- files read as a reader sees them: hard wraps, inline HTML (issue 18) ---------------------
 
-FERRY = ("The ferry to Isle Morven leaves every\nTuesday at seven in the morning from\nthe north pier, and comes back\n"
-         "from Kilbrannan at five.\n\nTickets are sold on board. Bicycles\ntravel free when there is room.\n")
+FERRY = ("The ferry to Isle Morven leaves every\nTuesday at seven in the morning from\nthe north pier and comes back from\n"
+         "Kilbrannan at five.\n\nTickets are sold on board. Bicycles\ntravel free when there is room.\n")
 
 README_PARAGRAPHS = [
     "Kestrel is a small build system with a focus on speed. It reads a build file written by a generator "
@@ -551,7 +551,7 @@ def test_a_sentence_hard_wrapped_in_a_narrow_column_is_answered_whole(reader_ass
     assistant, folder = reader_assistant
     answer = assistant.ask("When does the ferry to Isle Morven leave?")
     assert not answer.abstained
-    assert ("The ferry to Isle Morven leaves every Tuesday at seven in the morning from the north pier, and comes "
+    assert ("The ferry to Isle Morven leaves every Tuesday at seven in the morning from the north pier and comes "
             "back from Kilbrannan at five.") in cited_quotes(assistant, answer)
     assert "Tuesday at seven" in answer.text
 
