@@ -99,11 +99,23 @@ def test_office_ebook_email_and_scanned_uploads_are_indexed_and_ocr_pages_listed
 
 def test_upload_reports_each_file_on_its_own(server):
     files = [("files", ("fine.txt", b"Grelmish weavers dye wool with saffron.", "text/plain")),
-             ("files", ("tool.exe", b"MZ...", "application/octet-stream"))]
+             ("files", ("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00" + bytes(range(256)), "application/octet-stream"))]
     with server.client() as c:
         results = c.post("/api/documents", headers=UPLOAD, files=files).json()["results"]
     assert [r["status"] for r in results] == ["added", "failed"]
-    assert "unsupported file type" in results[1]["reason"]
+    assert "binary" in results[1]["reason"]
+
+
+def test_upload_takes_every_file_rag_ingest_reads(server):
+    """Issue 18: uploads refused .csv though `rag ingest` indexes it; the content decides, as for ingest."""
+    files = [("files", ("harbour-fees.csv", b"vessel,fee\nferry,120 euros\nyacht,35 euros\n", "text/csv")),
+             ("files", ("tide_tool.py", b"def high_tide():\n    return 'at noon in Kilbrannan'\n", "text/x-python")),
+             ("files", ("README", b"Kilbrannan harbour notes, kept by the harbour master.\n", "application/octet-stream"))]
+    with server.client() as c:
+        results = c.post("/api/documents", headers=UPLOAD, files=files).json()["results"]
+        assert [r["status"] for r in results] == ["added", "added", "added"], results
+        listed = {d["name"] for d in c.get("/api/documents").json()}
+    assert {"harbour-fees.csv", "tide_tool.py", "README"} <= listed
 
 
 def test_upload_over_the_size_limit_is_refused_with_413(server):
@@ -210,7 +222,7 @@ def serve_process(tmp_path, *args: str, **popen) -> subprocess.CompletedProcess 
 
 def test_serve_refuses_a_port_out_of_range_before_serving(tmp_path):
     done = serve_process(tmp_path, "--port", "99999")
-    assert done.returncode == 2 and "99999" in done.stderr and "65535" in done.stderr, done.stderr
+    assert done.returncode == 2 and "--port" in done.stderr and "65535" in done.stderr, done.stderr
     assert "serving on" not in done.stdout
 
 
