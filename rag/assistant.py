@@ -113,7 +113,8 @@ class Assistant:
     def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
                follow_symlinks: bool = False, parsed: dict | None = None) -> IngestReport:
         """Index files and folders: PDF (OCR for scans), DOCX, PPTX, ODT, EPUB, EML, HTML and every
-        file whose content is text, in any encoding (binaries are reported and skipped). Unchanged
+        file whose content is text, in any encoding (binaries are listed in `skipped`, not as
+        failures). Unchanged
         files (same content hash) cost nothing; changed files replace their chunks; per-file
         problems are reported, never raised.
         Inside a folder, symlinks leading out of it are reported and skipped unless `follow_symlinks`.
