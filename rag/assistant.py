@@ -206,6 +206,18 @@ class Assistant:
             return True
         return (Path(self.settings.index_dir).expanduser() / "chroma").is_dir()
 
+    def other_index(self) -> Path | None:
+        """The user data dir's index, when this Assistant reads ./index because the current folder
+        has one and the user data dir holds an index too: a bare `rag ask` means a different index
+        in another folder (issue 18), so the CLI names both. None otherwise."""
+        from .config import user_index_dir
+
+        if self.settings.chroma_url or Path(self.settings.index_dir) != Path("index") or not Path("index").is_dir():
+            return None
+        other = user_index_dir()
+        same = other.expanduser().absolute() == Path("index").absolute()
+        return None if same or not (other / "chroma").is_dir() else other
+
     def uses_default_index(self) -> bool:
         """Whether this is the default index (./index in a project, else the user data dir's)."""
         return Path(self.settings.index_dir) == default_index_dir()

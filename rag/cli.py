@@ -17,6 +17,7 @@ hidden in a file cannot drive the terminal.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -68,9 +69,27 @@ def _assistant(index: Path | None, llm: str | None = None, **overrides):
     from .errors import RagError
 
     try:
-        return Assistant(index_dir=index, llm=llm, **overrides)
+        assistant = Assistant(index_dir=index, llm=llm, **overrides)
     except RagError as e:
         _fail(str(e))
+    if index is None and not os.environ.get("RAG_INDEX_DIR"):
+        _name_the_index_when_two_could_be_meant(assistant)
+    return assistant
+
+
+def _documents(assistant) -> str:
+    count = len(assistant.sources()) if assistant.index_exists() else 0
+    return f"{count} document{'' if count == 1 else 's'}"
+
+
+def _name_the_index_when_two_could_be_meant(assistant) -> None:
+    """A folder with ./index (a clone of rag has one) reads that index, while the same command
+    elsewhere reads the user data dir's: when both exist, say which one this is and how to choose."""
+    other = assistant.other_index()
+    if other is not None:
+        typer.echo(f"rag: using the index in this folder, {_safe(assistant.location, one_line=True)} "
+                   f"({_documents(assistant)}); another is in your user data dir: pass --index "
+                   f"{_safe(str(other), one_line=True)} (or set RAG_INDEX_DIR) to use that one", err=True)
 
 
 def _fail(message: str, code: int = NOTHING_DONE) -> None:
@@ -356,6 +375,9 @@ def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **k
     answer = reply.answer()
     typer.echo("")
     _print_answer(answer, text=False, names=assistant.display_names())
+    if answer.abstained:  # which index was searched, so "not found" is never a riddle
+        typer.echo(f"\n(searched the index at {_safe(assistant.location, one_line=True)}: {_documents(assistant)}; "
+                   "`rag sources` lists them, --index chooses another)")
     return answer
 
 

@@ -238,3 +238,22 @@ def test_eval_example_runs_the_qa_set_shipped_in_the_package(tmp_path):
 def test_eval_needs_a_qa_set_or_example(tmp_path):
     done = rag("eval", cwd=tmp_path, check=False)
     assert done.returncode == 2 and "--example" in done.stderr
+
+
+def test_a_question_not_answered_names_the_index_searched_and_its_documents(workspace, ingested):
+    out = rag("ask", "What is the boiling point of mercury?", "--index", "index", cwd=workspace).stdout
+    assert f"searched the index at {workspace / 'index'}: 2 documents" in out, out
+
+
+def test_when_this_folder_and_the_user_data_dir_both_hold_an_index_the_command_says_which_it_reads(tmp_path):
+    data, project = tmp_path / "data", tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "mine.txt").write_text("The boat shed key hangs behind the door.")
+    elsewhere = {"XDG_DATA_HOME": str(data)}
+    rag("ingest", str(tmp_path / "mine.txt"), cwd=tmp_path, env_extra=elsewhere)  # into the user data dir's index
+    rag("ingest", str(SEED_FILE), "--index", "index", cwd=project, env_extra=elsewhere)
+    done = rag("sources", cwd=project, env_extra=elsewhere)
+    assert f"using the index in this folder, {project / 'index'} (1 document)" in done.stderr, done.stderr
+    assert f"--index {data / 'rag' / 'index'}" in done.stderr
+    assert "another" not in rag("sources", "--index", "index", cwd=project, env_extra=elsewhere).stderr
+    assert "another" not in rag("sources", cwd=tmp_path, env_extra=elsewhere).stderr  # no ./index here: one meaning
