@@ -1109,7 +1109,9 @@ def _shape_texts(shapes, depth: int = 0):
             if depth < 20:
                 yield from _shape_texts(shape.shapes, depth + 1)
         elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
-            yield "\n".join(p.text for p in shape.text_frame.paragraphs if p.text.strip())
+            # A paragraph of a text frame is a bullet or a line of its own, never a wrapped one: a
+            # blank line between them, so no two bullets are read as one sentence.
+            yield "\n\n".join(p.text for p in shape.text_frame.paragraphs if p.text.strip())
         elif getattr(shape, "has_table", False) and shape.has_table:
             yield "\n".join(" | ".join(cell.text.strip() for cell in row.cells) for row in shape.table.rows)
 
