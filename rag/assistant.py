@@ -304,7 +304,21 @@ class Assistant:
             timings["condense"] = (t_condense - t0) * 1000
         if first_piece:
             timings["first_piece"] = (first_piece - t0) * 1000
+        if answer.abstained:
+            answer = replace(answer, notice=" ".join(filter(None, [answer.notice, self._language_notice(question)])))
         yield replace(_located(answer, passages), timings_ms=timings)
+
+    def _language_notice(self, question: str) -> str:
+        """Why a question in another language found nothing, when that is the likely reason: the
+        bundled embedding model reads English (issue 18)."""
+        from .text import question_language
+
+        language = question_language(question) if self.settings.embedding_model == "bundled" else None
+        if language is None:
+            return ""
+        return (f"This question looks {language}; the bundled embedding model reads English, so questions in "
+                "other languages rarely find English passages. Ask in English, or set RAG_EMBEDDING_MODEL to a "
+                "multilingual sentence-transformers model and ingest again.")
 
     # ---- whole documents ---------------------------------------------------------------------
     def summarize(self, source: str | Path) -> Answer:

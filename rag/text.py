@@ -191,3 +191,42 @@ def shortest_unique_paths(paths) -> dict[str, str]:
                 rest.append(path)
         pending, n = rest, n + 1
     return short
+
+
+# Function words of the languages a question is most often asked in besides English, leaving out
+# those that are English words too ("a", "in", "was", "die", "come", "per"): enough to tell the
+# language of a one-line question without a model (issue 18: French, German and Spanish questions
+# over English documents were answered "not in the documents", with no hint why).
+_FUNCTION_WORDS = {
+    "French": set("le la les des du un une est sont où quand qui quoi quel quelle quels quelles comment pourquoi "
+                  "combien dans pour avec sur au aux ce cette ces il elle ils elles nous vous je ne pas et de qu "
+                  "l d c j n s est-ce y".split()),
+    "German": set("der das den dem des ein eine einen einer ist sind wo wann wer wie warum welche welcher welches "
+                  "wieviel wieviele mit für auf im und nicht von zu zum zur es sie wir ich hat haben wird nach bei aus "
+                  "dass oder wurde wurden seit".split()),
+    "Spanish": set("el la los las un una es son dónde donde cuándo cuando quién qué que cómo cuánto cuántos con "
+                   "para del al y se su sus está están hay".split()),
+    "Italian": set("il lo la gli le un una è sono dove quando chi che cosa perché quanto quanti con della del "
+                   "nel nella sul alla ci".split()),
+    "Portuguese": set("o os as um uma é são onde quando quem que como quanto com para do da dos das no na "
+                      "em não".split()),
+    "Dutch": set("de het een zijn waar wanneer wie wat waarom welke met voor op van niet naar er zich ze hij "
+                 "wordt worden".split()),
+}
+_ACCENTED = re.compile(r"[àâäçéèêëîïôöùûüÿñœßáíóúãõ¿¡]", re.IGNORECASE)
+
+
+def question_language(text: str) -> str | None:
+    """The language a question is written in when it is clearly not English ("French", "German",
+    "Spanish", "Italian", "Portuguese", "Dutch"), from its function words; None for English or
+    when unsure. Two of a language's function words, more than its English ones, are needed."""
+    words = re.findall(r"[^\W\d_]+", text.lower().replace("’", "'"))
+    if not words:
+        return None
+    english = sum(w in STOPWORDS for w in words)
+    accents = 1 if _ACCENTED.search(text) else 0
+    hits = {lang: sum(w in vocabulary for w in words) for lang, vocabulary in _FUNCTION_WORDS.items()}
+    lang, best = max(hits.items(), key=lambda item: item[1])
+    if best + accents >= 2 and best > english:
+        return lang
+    return None

@@ -583,3 +583,20 @@ def test_a_docbook_manual_answer_is_a_whole_sentence_under_its_own_heading(reade
     answer = assistant.ask("What does the release tarball unpack into?")
     manual = [c for c in answer.citations if c.source.endswith("build-manual.html")]
     assert manual and manual[0].section == "3. Tarball Extraction" and "kestrel-1.4.0" in answer.text
+
+
+# ---- questions in another language (issue 18) -------------------------------------------------
+
+@pytest.mark.parametrize("question, language", [("Où les commandants de l'État islamique se réfugient-ils ?", "French"),
+                                                ("Warum ziehen die Kommandeure nach Libyen?", "German")])
+def test_a_question_in_another_language_that_finds_nothing_says_the_model_reads_english(seed_assistant, question,
+                                                                                         language):
+    answer = seed_assistant.ask(question)
+    assert answer.abstained
+    assert f"looks {language}" in answer.notice and "reads English" in answer.notice
+    assert "RAG_EMBEDDING_MODEL" in answer.notice
+
+
+def test_an_english_question_that_finds_nothing_has_no_language_notice(seed_assistant):
+    answer = seed_assistant.ask("What is the boiling point of mercury?")
+    assert answer.abstained and "reads English" not in answer.notice

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from rag.text import flatten, shortest_unique_paths, split_sentences, stem
+from rag.text import flatten, question_language, shortest_unique_paths, split_sentences, stem
 
 WRAPPED = """README
 
@@ -98,3 +98,21 @@ def test_paths_are_shortened_to_the_fewest_last_parts_that_tell_them_apart():
     assert got == {"/usr/share/doc/zlib/README": "zlib/README", "/usr/share/doc/zstd/README": "zstd/README",
                    "/home/ann/notes.txt": "notes.txt", "/srv/a/b/copyright": "a/b/copyright",
                    "/srv/c/b/copyright": "c/b/copyright", "/a/b": "/a/b", "/x/a/b": "x/a/b"}
+
+
+@pytest.mark.parametrize("question, language", [
+    ("Où les commandants de l'État islamique se réfugient-ils ?", "French"),
+    ("Quand part le ferry pour Isle Morven ?", "French"),
+    ("Warum ziehen die Kommandeure nach Libyen?", "German"),
+    ("Wer ist Ismail Shukri?", "German"),
+    ("¿Dónde se refugian los comandantes del Estado Islámico?", "Spanish"),
+    ("Chi è Ismail Shukri?", "Italian"),
+    ("Waar verschuilen de commandanten zich?", "Dutch"),
+    ("who is Ismail Shukri?", None),
+    ("When does the ferry to Isle Morven leave?", None),
+    ("Is the café open on Sunday?", None),
+    ("What did Kerry say about IS in Libya on 2 February?", None),
+    ("Who directed the film La Dolce Vita?", None),
+])
+def test_the_language_of_a_question_is_told_from_its_function_words(question, language):
+    assert question_language(question) == language
