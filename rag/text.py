@@ -1,4 +1,5 @@
-"""Text helpers shared by every stage: sentences, tokens and stems. No stage logic lives here.
+"""Text helpers shared by every stage: sentences, tokens and stems, the shortest unique names of
+paths, and the language of a question. No stage logic lives here.
 
 `split_sentences` is used by chunking, by the answerer to pick evidence and by verification, so
 chunk boundaries and citation boundaries agree. Every span satisfies `text[start:end] == span_text`.
