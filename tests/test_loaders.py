@@ -533,9 +533,9 @@ def test_scanned_pdf_page_is_read_by_ocr_and_marked(tmp_path):
 
 def test_without_tesseract_scanned_pages_are_named_with_what_to_install(tmp_path, monkeypatch):
     # tesseract is installed here: the test hides it (in-process load) to check the notices without it.
-    import rag.loaders
+    import rag.loaders.pdf
 
-    monkeypatch.setattr(rag.loaders, "ocr_available", lambda: False)
+    monkeypatch.setattr(rag.loaders.pdf, "ocr_available", lambda: False)  # where the PDF reader looks it up
     scan = make_scanned_pdf(tmp_path / "scan.pdf", [["The lighthouse keeper counted seventeen gannets."]])
     reason = refusal(scan)
     assert "no text layer" in reason and "install tesseract-ocr" in reason
