@@ -1,5 +1,5 @@
 """path -> Document: find the files under the given paths and extract their text, one module
-per family of formats: `text` (plain text in any encoding, and the byte limits), `html`, `pdf`
+per family of formats: `plain` (plain text in any encoding, and the byte limits), `html`, `pdf`
 (with OCR), `office` (the zip-based .docx, .pptx, .odt, .epub), `mail` (.eml), and `worker`, the
 sandboxed parser process every reader of its own runs in. Problems are raised as IngestError with
 a reason a person can act on; the caller collects them into the ingest report.
@@ -39,7 +39,7 @@ from .html import _html_text, _read_html  # noqa: F401  (re-exported)
 from .mail import _read_eml
 from .office import _read_docx, _read_epub, _read_odt, _read_pptx
 from .pdf import _read_pdf, find_furniture, join_pages, ocr_available  # noqa: F401  (re-exported)
-from .text import _os_reason, _read_text, _too_much_text, decode_text, read_bounded  # noqa: F401
+from .plain import _os_reason, _read_text, _too_much_text, decode_text, read_bounded  # noqa: F401
 from .worker import _parse, _parse_in_worker, _parser, _serve  # noqa: F401  (the parser process runs _serve)
 
 __all__ = ["SUPPORTED", "content_hash", "decode_text", "discover", "find_furniture", "find_headings", "join_pages",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import NotText
 from ..types import ParseLimits
-from .text import _codec_name, _first_line_title, decode_text
+from .plain import _codec_name, _first_line_title, decode_text
 
 
 def _read_html(path: Path, data: bytes, limits: ParseLimits):

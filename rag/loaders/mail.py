@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import IngestError
 from ..types import ParseLimits
 from .html import _html_text
-from .text import _first_line_title, decode_text
+from .plain import _first_line_title, decode_text
 
 
 def _read_eml(path: Path, data: bytes, limits: ParseLimits):

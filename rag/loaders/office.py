@@ -13,7 +13,7 @@ from ..errors import IngestError
 from ..types import ParseLimits
 from .html import _html_text
 from .pdf import join_pages
-from .text import _first_line_title, _too_much_text
+from .plain import _first_line_title, _too_much_text
 
 logger = logging.getLogger(__name__)
 

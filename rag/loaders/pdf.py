@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import IngestError
 from ..types import Document, Furniture, Page, ParseLimits
-from .text import _first_line_title, _too_much_text
+from .plain import _first_line_title, _too_much_text
 
 
 def _read_pdf(path: Path, data: bytes, limits: ParseLimits):
