@@ -113,7 +113,8 @@ class Assistant:
     def ingest(self, paths: list[str | Path], *, prune: bool = False, progress: Progress | None = None,
                follow_symlinks: bool = False, parsed: dict | None = None) -> IngestReport:
         """Index files and folders: PDF (OCR for scans), DOCX, PPTX, ODT, EPUB, EML, HTML and every
-        file whose content is text, in any encoding (binaries are reported and skipped). Unchanged
+        file whose content is text, in any encoding (binaries are listed in `skipped`, not as
+        failures). Unchanged
         files (same content hash) cost nothing; changed files replace their chunks; per-file
         problems are reported, never raised.
         Inside a folder, symlinks leading out of it are reported and skipped unless `follow_symlinks`.
@@ -157,6 +158,14 @@ class Assistant:
 
     def sources(self) -> list[SourceInfo]:
         return self.store.sources()
+
+    def display_names(self, sources: list[SourceInfo] | None = None) -> dict[str, str]:
+        """Each indexed source by the fewest last parts of its path that tell it from every other
+        ("README" when there is one, "zlib/README" and "zstd/README" when there are two): how
+        citations are shown, and a name `summarize` and `compare` accept."""
+        from .text import shortest_unique_paths
+
+        return shortest_unique_paths(s.source for s in (self.sources() if sources is None else sources))
 
     def document(self, source: str):
         """The stored text and metadata of one document (for citation viewers), or None."""
@@ -208,6 +217,18 @@ class Assistant:
         if self.settings.chroma_url:
             return True
         return (Path(self.settings.index_dir).expanduser() / "chroma").is_dir()
+
+    def other_index(self) -> Path | None:
+        """The user data dir's index, when this Assistant reads ./index because the current folder
+        has one and the user data dir holds an index too: a bare `rag ask` means a different index
+        in another folder (issue 18), so the CLI names both. None otherwise."""
+        from .config import user_index_dir
+
+        if self.settings.chroma_url or Path(self.settings.index_dir) != Path("index") or not Path("index").is_dir():
+            return None
+        other = user_index_dir()
+        same = other.expanduser().absolute() == Path("index").absolute()
+        return None if same or not (other / "chroma").is_dir() else other
 
     def uses_default_index(self) -> bool:
         """Whether this is the default index (./index in a project, else the user data dir's)."""
@@ -295,7 +316,21 @@ class Assistant:
             timings["condense"] = (t_condense - t0) * 1000
         if first_piece:
             timings["first_piece"] = (first_piece - t0) * 1000
+        if answer.abstained:
+            answer = replace(answer, notice=" ".join(filter(None, [answer.notice, self._language_notice(question)])))
         yield replace(_located(answer, passages), timings_ms=timings)
+
+    def _language_notice(self, question: str) -> str:
+        """Why a question in another language found nothing, when that is the likely reason: the
+        bundled embedding model reads English (issue 18)."""
+        from .text import question_language
+
+        language = question_language(question) if self.settings.embedding_model == "bundled" else None
+        if language is None:
+            return ""
+        return (f"This question looks {language}; the bundled embedding model reads English, so questions in "
+                "other languages rarely find English passages. Ask in English, or set RAG_EMBEDDING_MODEL to a "
+                "multilingual sentence-transformers model and ingest again.")
 
     # ---- whole documents ---------------------------------------------------------------------
     def summarize(self, source: str | Path) -> Answer:
@@ -338,14 +373,20 @@ class Assistant:
         """The stored document `source` names: its path as indexed, the path made absolute, or
         a file name, stem or title only one indexed document has."""
         from .errors import DocumentNotFound
-        from .summarize import match_source
+        from .summarize import source_candidates
 
         for candidate in (str(source), str(Path(source).expanduser().absolute())):
             doc = self.store.document(candidate)
             if doc is not None:
                 return doc
-        named = match_source(str(source), self.sources())
-        doc = self.store.document(named) if named else None
+        sources = self.sources()
+        named = source_candidates(str(source), sources)
+        if len(named) > 1:  # "README" with eight indexed: name them, each by a name that works
+            short = self.display_names(sources)
+            raise DocumentNotFound(f"{source} names {len(named)} indexed documents: "
+                                   f"{', '.join(short[n] for n in named[:10])}{' ...' if len(named) > 10 else ''}; "
+                                   "name one of them by its path")
+        doc = self.store.document(named[0]) if named else None
         if doc is None:
             raise DocumentNotFound(f"{source} is not in the index at {self.location}: run `rag ingest {source}` "
                                    "first (`rag sources` lists what is indexed)")

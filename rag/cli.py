@@ -69,9 +69,27 @@ def _assistant(index: Path | None, llm: str | None = None, **overrides):
     from .errors import RagError
 
     try:
-        return Assistant(index_dir=index, llm=llm, **overrides)
+        assistant = Assistant(index_dir=index, llm=llm, **overrides)
     except RagError as e:
         _fail(str(e))
+    if index is None and not os.environ.get("RAG_INDEX_DIR"):
+        _name_the_index_when_two_could_be_meant(assistant)
+    return assistant
+
+
+def _documents(assistant) -> str:
+    count = len(assistant.sources()) if assistant.index_exists() else 0
+    return f"{count} document{'' if count == 1 else 's'}"
+
+
+def _name_the_index_when_two_could_be_meant(assistant) -> None:
+    """A folder with ./index (a clone of rag has one) reads that index, while the same command
+    elsewhere reads the user data dir's: when both exist, say which one this is and how to choose."""
+    other = assistant.other_index()
+    if other is not None:
+        typer.echo(f"rag: using the index in this folder, {_safe(assistant.location, one_line=True)} "
+                   f"({_documents(assistant)}); another is in your user data dir: pass --index "
+                   f"{_safe(str(other), one_line=True)} (or set RAG_INDEX_DIR) to use that one", err=True)
 
 
 def _fail(message: str, code: int = NOTHING_DONE) -> None:
@@ -203,11 +221,18 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
     if as_json:
         typer.echo(_json(report.to_dict()))
     else:
-        for name in ("added", "updated", "unchanged", "removed"):
-            typer.echo(f"{name:>9}: {len(getattr(report, name))}")
+        for name in ("added", "updated", "unchanged", "moved", "removed"):
+            if name != "moved" or report.moved:
+                typer.echo(f"{name:>9}: {len(getattr(report, name))}")
         typer.echo(f"{'failed':>9}: {len(report.failed)}")
         for f in report.failed:
             typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
+        if report.skipped:
+            typer.echo(f"{'skipped':>9}: {len(report.skipped)} (not text: photos, archives, programs)")
+            for f in report.skipped[:_LISTED_SKIPPED]:
+                typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
+            if len(report.skipped) > _LISTED_SKIPPED:
+                typer.echo(f"  ... and {len(report.skipped) - _LISTED_SKIPPED} more (--json lists them all)")
         typer.echo(f"chunks embedded: {report.chunks_embedded}")
         if report.notices:
             typer.echo(f"{'notices':>9}: {len(report.notices)} (the rest of each file is indexed)")
@@ -218,8 +243,13 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders (r
         raise typer.Exit(PARTLY_DONE if done_something else NOTHING_DONE)
 
 
+# A folder of photos would bury the report's other lines: the first few skipped files are named.
+_LISTED_SKIPPED = 10
+
+
 def _sync_line(report) -> str:
     parts = [f"{len(getattr(report, name))} {name}" for name in ("added", "updated", "moved", "removed", "failed")]
+    parts += [f"{len(report.skipped)} skipped"] if report.skipped else []
     return f"synced: {', '.join(parts)}; {report.chunks_embedded} chunks embedded"
 
 
@@ -256,7 +286,9 @@ def watch(paths: Annotated[list[Path], typer.Argument(help="Folders or files to 
             typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
         else:
             typer.echo(_sync_line(report))
-            for f in report.failed + report.notices:
+            for old, new in zip(report.moved_from, report.moved):
+                typer.echo(f"  moved '{_safe(old, one_line=True)}' -> '{_safe(new, one_line=True)}'")
+            for f in report.failed + report.skipped + report.notices:
                 typer.echo(f"  '{_safe(f.path, one_line=True)}': {_safe(f.reason, one_line=True)}")
 
     if not as_json:
@@ -309,7 +341,13 @@ def sources(index: IndexOpt = None,
                    "they may be there to steer answers; check them)")
 
 
-def _print_answer(answer, text: bool = True) -> None:
+def _print_answer(answer, text: bool = True, names: dict[str, str] | None = None) -> None:
+    """The answer, its notice and its citations, each source by its shortest unique path (`names`)."""
+    names = names or {}
+
+    def shown(source: str) -> str:
+        return _safe(names[source], one_line=True) if source in names else _name(source)
+
     if text:
         typer.echo(_safe(answer.text))
     if answer.notice:
@@ -320,12 +358,12 @@ def _print_answer(answer, text: bool = True) -> None:
             where = f"{c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
             where += f", line {c.line}" if c.line else ""
             where += f", section {_safe(c.section, one_line=True)!r}" if c.section else ""
-            typer.echo(f"[{c.n}] {_name(c.source)} ({where}): \"{_safe(c.quote)}\"")
+            typer.echo(f"[{c.n}] {shown(c.source)} ({where}): \"{_safe(c.quote)}\"")
     if answer.abstained and answer.see_also:
         typer.echo("\nSee also (nearest passages, not answers):")
         for p in answer.see_also:
             snippet = _safe(" ".join(p.text.split())[:160], one_line=True)
-            typer.echo(f"  - {_name(p.source)} ({p.start}-{p.end}): {snippet}...")
+            typer.echo(f"  - {shown(p.source)} ({p.start}-{p.end}): {snippet}...")
 
 
 def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **kwargs):
@@ -338,24 +376,34 @@ def _stream_answer(assistant, question: str, history: list[tuple[str, str]], **k
         typer.echo(_safe(piece), nl=False)
     answer = reply.answer()
     typer.echo("")
-    _print_answer(answer, text=False)
+    _print_answer(answer, text=False, names=assistant.display_names())
+    if answer.abstained:  # which index was searched, so "not found" is never a riddle
+        typer.echo(f"\n(searched the index at {_safe(assistant.location, one_line=True)}: {_documents(assistant)}; "
+                   "`rag sources` lists them, --index chooses another)")
     return answer
 
 
 @app.command()
 def ask(question: Annotated[str, typer.Argument(help="The question.")],
         index: IndexOpt = None, llm: LlmOpt = None,
-        k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve.")] = None,
+        k: Annotated[Optional[int], typer.Option("-k", help="Passages to retrieve (1 to RAG_MAX_K; default RAG_TOP_K).")] = None,
         source: Annotated[Optional[str], typer.Option(help="Only search this document.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False) -> None:
     """Answer a question from the indexed documents, with citations."""
     assistant = _assistant(index, llm)
+    _check_k(k, assistant.settings.max_k)
     _open_for_questions(assistant)
     if as_json:
         answer = assistant.ask(question, [], k=k, source=source)
         typer.echo(_json(answer.to_dict()))
     else:
         _stream_answer(assistant, question, [], k=k, source=source)
+
+
+def _check_k(k: int | None, max_k: int) -> None:
+    """`-k` within the bounds the HTTP API holds it to (1 to RAG_MAX_K): a usage error (exit 2) otherwise."""
+    if k is not None and not 1 <= k <= max_k:
+        raise typer.BadParameter(f"k must be a whole number from 1 to {max_k} (RAG_MAX_K), not {k}", param_hint="'-k'")
 
 
 def _whole_document(assistant, as_json: bool, task, *names) -> None:
@@ -371,11 +419,11 @@ def _whole_document(assistant, as_json: bool, task, *names) -> None:
     if as_json:
         typer.echo(_json(answer.to_dict()))
     else:
-        _print_answer(answer)
+        _print_answer(answer, names=assistant.display_names())
 
 
 @app.command()
-def summarize(file: Annotated[str, typer.Argument(help="An indexed document: its path, file name or title.")],
+def summarize(file: Annotated[str, typer.Argument(help="An indexed document: its path, the last parts of its path (zlib/README), file name or title.")],
               index: IndexOpt = None, llm: LlmOpt = None,
               as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
     """Summarize a whole document; every sentence is cited (quoted, or written by the LLM and checked)."""
@@ -413,13 +461,23 @@ def chat(index: IndexOpt = None, llm: LlmOpt = None) -> None:
 
 
 @app.command(name="eval")
-def evaluate(file: Annotated[Path, typer.Argument(help="seed_dev.jsonl, squad2/, hotpotqa/ or news2023/ (see eval/README.md).")],
+def evaluate(file: Annotated[Optional[Path], typer.Argument(
+                 help="A QA set: a .jsonl file, one question a line ({\"q\", \"all\": [[answer, ...]], \"support\"} "
+                      "or {\"q\", \"abstain\": true}; README, 'Evaluation'), or a SQuAD 2.0, HotpotQA or "
+                      "news2023 folder.")] = None,
+             example: Annotated[bool, typer.Option(
+                 "--example", help="Run the small QA set shipped with rag, over the seed article.")] = False,
              index: IndexOpt = None, llm: LlmOpt = None,
              limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Run a QA set and print accuracy, citation correctness, abstention and retrieval figures."""
+    from .config import package_data
     from .evaluation import load_qa_set, run_eval
 
+    if (file is None) == (not example):
+        raise typer.BadParameter("give a QA set FILE, or --example for the one shipped with rag (not both)",
+                                 param_hint="'FILE'")
+    file = file or package_data("examples") / "seed_questions.jsonl"
     try:
         qa = load_qa_set(file)
     except (OSError, ValueError) as e:
@@ -434,7 +492,8 @@ def evaluate(file: Annotated[Path, typer.Argument(help="seed_dev.jsonl, squad2/,
 @app.command()
 def serve(index: IndexOpt = None, llm: LlmOpt = None,
           host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port.")] = 8000,
+          port: Annotated[int, typer.Option(help="Port (0: any free port; the one bound is printed).",
+                                            min=0, max=65535)] = 8000,
           insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without RAG_API_KEY.")] = False,
           watch: Annotated[Optional[list[Path]], typer.Option(
               "--watch", help="Keep the index in step with this folder while serving (repeatable).")] = None,

@@ -36,6 +36,11 @@ def default_index_dir() -> Path:
     works the same from any folder."""
     if Path("index").is_dir():
         return Path("index")
+    return user_index_dir()
+
+
+def user_index_dir() -> Path:
+    """The index in the user data dir (platformdirs: ~/.local/share/rag/index on Linux)."""
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("rag", appauthor=False)) / "index"

@@ -13,6 +13,11 @@ class IngestError(RagError):
     """A file could not be read. During `ingest` these are collected in the report, not raised."""
 
 
+class NotText(IngestError):
+    """A file that is not text and has no reader of its own (a photo, an archive, a program):
+    skipped, not a failure. `rag ingest` lists it under "skipped" and exits 0 for it."""
+
+
 class StoreError(RagError):
     """The index cannot be opened or written."""
 

@@ -1,5 +1,6 @@
-"""QA sets -> metrics: what `rag eval` runs. Reads the four formats described in
-../shared/eval/README.md (seed_dev.jsonl, SQuAD 2.0 sample, HotpotQA sample, news2023).
+"""QA sets -> metrics: what `rag eval` runs. Reads the four formats the README describes under
+"Evaluation": a JSONL set of questions (the one shipped in rag/examples/, or the development sets'
+seed_dev.jsonl), a SQuAD 2.0 sample, a HotpotQA sample, and a corpus with questions (news2023).
 
 Metrics
 - accuracy: answerable questions whose answer contains a gold answer (normalised text).

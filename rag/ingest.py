@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import StoreError
+from .errors import NotText, StoreError
 from .faults import reached
 from .types import Chunk, Document, FileError, IngestReport, ParseLimits
 
@@ -132,7 +132,7 @@ class Ingester:
                     return False
                 del moved_from[doc.content_hash]
                 report.moved.append(doc.source)
-                report.removed.append(old)
+                report.moved_from.append(old)
                 report.notices.extend(FileError(doc.source, n) for n in doc.notices)
                 return True
 
@@ -154,7 +154,7 @@ class Ingester:
             for source, doc, result in _prefetch(prepare, files):
                 notify(source, settled, len(files), report.chunks_embedded)
                 if isinstance(result, FileError):
-                    report.failed.append(result)
+                    (report.skipped if result.skipped else report.failed).append(result)
                     settled += 1
                 elif doc is None:
                     report.unchanged.append(source)
@@ -167,16 +167,16 @@ class Ingester:
                         flush()
             flush()
             notify("", len(files), len(files), report.chunks_embedded)
-            moved = set(report.removed)
+            moved = set(report.moved_from)
             drop = [g for g in gone if g not in moved]
             if drop_failed:
-                drop += [f.path for f in report.failed if f.path in known and f.path not in moved]
+                drop += [f.path for f in report.failed + report.skipped if f.path in known and f.path not in moved]
             if prune:
                 drop += [source for source in known if not os.path.exists(source)]  # never raises
             for source in dict.fromkeys(drop):
                 if store.remove(source):
                     report.removed.append(source)
-            if report.added or report.updated or report.removed:
+            if report.added or report.updated or report.removed or report.moved:
                 store.lexical(force_check=True)  # rebuild once now, not on the next question
         return report
 
@@ -272,16 +272,19 @@ def _parse_one(path: Path, name: Path, limits: ParseLimits, chunk_size: int, chu
         return doc, chunk_document(doc, chunk_size, chunk_overlap)
     except OSError as e:
         return FileError(str(name), f"cannot read file: {e.strerror or e}")
+    except NotText as e:  # a photo or an archive in the folder: skipped, not failed
+        return FileError(str(name), str(e), skipped=True)
     except Exception as e:  # IngestError and parser failures: report, go on
         return FileError(str(name), str(e) or e.__class__.__name__)
 
 
 def instruction_phrase(text: str) -> str:
-    """Why a document's text looks written to steer an assistant (rag.answering.INSTRUCTION:
-    "ignore previous instructions", "the password is", "say that..."): the first such phrase and
-    where it is, or "" for ordinary text. `rag sources` and /api/documents show it; the reader
-    already never quotes such a sentence as an answer on its own."""
-    from .answering import INSTRUCTION
+    """Why a document's text looks written to steer an assistant (rag.suspicious.INSTRUCTION:
+    an instruction addressed to an assistant or a model, such as "ignore previous instructions" or
+    "reveal the system prompt"; not ordinary prose such as "they say that..."): the first such
+    phrase and where it is, or "" for ordinary text. `rag sources` and /api/documents show it;
+    the reader never quotes such a sentence as an answer on its own."""
+    from .suspicious import INSTRUCTION
 
     m = INSTRUCTION.search(text)
     if m is None:

@@ -30,7 +30,8 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .answering import INSTRUCTION, compose
+from .answering import compose
+from .suspicious import INSTRUCTION
 from .text import flatten, split_sentences, terms
 from .types import Answer, AnswerSentence, Citation, Document, Evidence, SourceInfo
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 # bench/summarize_pdf.py measures it.
 MAX_SENTENCES = 3000
 _MIN_WORDS = 5  # "Chapter 3 Results", captions and list stubs say nothing on their own
+_MIN_FACT_WORDS = 2  # ... unless they state a decision, a date or an amount: "Budget: 5,000 euros."
 # Longer "sentences" are tables or lines run together from a layout: the mean of several topics,
 # they look central to everything.
 _MAX_CHARS = 400
@@ -72,6 +74,39 @@ _TALK = re.compile(r"\b(?:the|these|those)(?: (?:two|three|four|five|\d+|main|mo
 # A preamble the model opens a line with: "The two sentences are: ...", "Here are the main points: ..."
 _PREAMBLE = re.compile(r"^[ \t]*(?:here (?:are|is)\b|(?:the|these) (?:\w+ ){0,3}(?:sentences?|points?|summary|passages?)\b)"
                        r"[^:\n]{0,60}:[ \t]*", re.IGNORECASE | re.MULTILINE)
+# What a reader of minutes, reports and slides looks for first (issue 18: a summary of board
+# minutes left out both decisions, of a slide deck the ship date): a sentence stating a decision,
+# a date, an amount or another figure, or naming someone. Centrality alone prefers the generic
+# sentences that resemble all the others ("Members discussed the plans for...").
+_DECISION = re.compile(r"\b(?:decided|decision|approved?|agreed|awarded|resolved|rejected|adopted|voted|elected|"
+                       r"appointed|chose|selected|signed|recommends?|recommended|ships?|shipped|ship date|launch(?:es|ed)?|"
+                       r"deadline|postponed|cancell?ed|confirmed|will (?:start|end|open|close|ship|be held))\b",
+                       re.IGNORECASE)
+_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_DATE = re.compile(rf"\b{_MONTH}\.?\s+\d{{1,4}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b|"
+                   r"\b\d{1,2}/\d{1,2}/\d{2,4}\b|\b(?:Q[1-4]|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b", re.IGNORECASE)
+_AMOUNT = re.compile(r"[€$£¥]\s?\d|\b\d[\d,.]*\s?(?:%|percent|per cent|euros?|pounds?|dollars?|eur|usd|gbp|"
+                     r"million|billion|bn)(?!\w)|\b\d{1,3}(?:,\d{3})+\b", re.IGNORECASE)
+_FIGURE = re.compile(r"(?<![\w.,/-])\d+(?:[.,]\d+)?(?![\w/-])")
+_NAME = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]{2,}")
+# How much a sentence's facts may raise it over a more central one: set with
+# bench/summary_key_facts.py (recall of the key facts of tests/data/summaries; BENCHMARKS.md).
+_SALIENCE = 0.4
+
+
+def salience(sentence: str) -> float:
+    """0..1: how much of what a reader looks for first the sentence states (see `_DECISION`)."""
+    score = (1.0 * bool(_DECISION.search(sentence)) + 0.7 * bool(_DATE.search(sentence))
+             + 1.0 * bool(_AMOUNT.search(sentence)) + 0.5 * bool(_FIGURE.search(sentence))
+             + 0.3 * min(len(_NAME.findall(sentence)), 2) / 2)
+    return min(score, 2.0) / 2.0
+
+
+def _states_a_fact(sentence: str) -> bool:
+    """A line that states a decision, a date or an amount: "Ship date: 14 April 2027"."""
+    return bool(_DECISION.search(sentence) or _DATE.search(sentence) or _AMOUNT.search(sentence))
+
+
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
 
 
@@ -88,17 +123,19 @@ def body_ranges(doc) -> list[tuple[int, int]]:
     return Document("", doc.text, "", "", pages=tuple(pages), furniture=furniture).body()
 
 
-def _quotable(sentence: str) -> bool:
+def _quotable(sentence: str, min_words: int = _MIN_WORDS) -> bool:
     """A sentence that can stand in a summary: prose of five words or more, not a heading, a
-    code line, a table row or text written as instructions to an assistant."""
+    code line, a table row or text written as instructions to an assistant; or a shorter line
+    that states a decision, a date or an amount (a slide's "Ship date: 14 April 2027")."""
     words = re.findall(r"[^\W\d_]{2,}", sentence)
-    if len(words) < _MIN_WORDS or len(sentence) > _MAX_CHARS:
-        return False
     one_line = flatten(sentence)
+    fact = len(words) >= _MIN_FACT_WORDS and _states_a_fact(one_line)
+    if (len(words) < min_words and not fact) or len(sentence) > _MAX_CHARS:
+        return False
     if one_line.startswith(("#", "|", "```")) or _CODE.search(one_line) or INSTRUCTION.search(one_line):
         return False
     # A heading or caption ends without a stop and is short: "Results of the 2019 survey".
-    return one_line.endswith((".", "!", "?", '"', "”", "’", "'", ")")) or len(words) >= 12
+    return one_line.endswith((".", "!", "?", '"', "”", "’", "'", ")")) or len(words) >= 12 or fact
 
 
 def document_sentences(doc, limit: int = MAX_SENTENCES) -> list[Evidence]:
@@ -171,6 +208,7 @@ def central(sentences: list, vectors, k: int, centroid=None) -> list[int]:
     relevance = vectors @ centroid
     if isinstance(sentences[0], Evidence):
         relevance = relevance - _NO_STOP * np.array([not _STOP.search(e.text) for e in sentences])
+        relevance = relevance + _SALIENCE * np.array([salience(flatten(e.text)) for e in sentences])
     return sorted(choose(vectors, relevance, k))
 
 
@@ -414,20 +452,24 @@ def asks_whole_document(question: str) -> bool:
 
 
 def match_source(name: str, sources: Iterable[SourceInfo | str]) -> str | None:
-    """The one indexed source `name` stands for: its path, file name, file stem or title,
-    case-insensitive, quotes and "the document" around it ignored. None when none or several do."""
+    """The one indexed source `name` stands for: its path, the last parts of its path ("zlib/README"),
+    its file name, file stem or title, case-insensitive, quotes and "the document" around it
+    ignored. None when none or several do (`source_candidates` lists them)."""
+    found = source_candidates(name, sources)
+    return found[0] if len(found) == 1 else None
+
+
+def source_candidates(name: str, sources: Iterable[SourceInfo | str]) -> list[str]:
+    """The indexed sources `name` may stand for (see `match_source`), sorted: those it names by
+    path or file name, else those it names by stem or title."""
     wanted = _ARTICLE.sub("", name.strip().strip("\"'“”‘’`")).strip().strip("\"'“”‘’`").lower()
     if not wanted:
-        return None
+        return []
     items = [(s, "") if isinstance(s, str) else (s.source, s.title) for s in sources]
-    for keys in (lambda src, title: {src.lower(), Path(src).name.lower()},
-                 lambda src, title: {Path(src).stem.lower(), title.lower()}):
-        found = {src for src, title in items if wanted in keys(src, title)}
-        if len(found) == 1:
-            return found.pop()
-        if len(found) > 1:
-            return None
-    return None
+    tail = "/" + wanted.replace("\\", "/").lstrip("/")
+    by_path = sorted({src for src, _ in items if wanted in (src.lower(), Path(src).name.lower())
+                      or ("/" in wanted and src.lower().replace("\\", "/").endswith(tail))})
+    return by_path or sorted({src for src, title in items if wanted in (Path(src).stem.lower(), title.lower())})
 
 
 def route(question: str, sources: Iterable[SourceInfo | str]) -> tuple[str, str] | tuple[str, str, str] | None:

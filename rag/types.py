@@ -269,8 +269,12 @@ class ParseLimits:
 
 @dataclass(frozen=True)
 class FileError:
+    """A file (or a part of one, in `IngestReport.notices`) that could not be indexed, and why."""
+
     path: str
     reason: str
+    # Not text and no reader of its own (a photo, an archive): skipped, which is not a failure.
+    skipped: bool = False
 
 
 @dataclass
@@ -282,11 +286,16 @@ class IngestReport:
     failed: list[FileError] = field(default_factory=list)
     chunks_embedded: int = 0
     # Files whose content was indexed under another name that is gone (renamed or moved): re-keyed
-    # with the stored vectors, nothing embedded. The old names are in `removed`.
+    # with the stored vectors, nothing embedded. `moved_from[i]` is the old name of `moved[i]`; a
+    # move is one event, so the old name is not in `removed`.
     moved: list[str] = field(default_factory=list)
+    moved_from: list[str] = field(default_factory=list)
     # Parts of indexed files that could not be read, one per problem ("page 3 has no text layer
     # (scanned?)"); the rest of each file is indexed.
     notices: list[FileError] = field(default_factory=list)
+    # Files that are not text and have no reader of its own (photos, archives, programs): not
+    # indexed, and not a failure either.
+    skipped: list[FileError] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -297,7 +306,9 @@ class IngestReport:
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "chunks_embedded": self.chunks_embedded,
             "moved": self.moved,
+            "moved_from": self.moved_from,
             "notices": [{"path": f.path, "reason": f.reason} for f in self.notices],
+            "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
         }
 
 
@@ -311,7 +322,7 @@ class SourceInfo:
     indexed_at: str  # ISO 8601, UTC
     content_hash: str
     encoding: str = ""  # detected text encoding of the file ("utf-8", "cp1252", "utf-16"...); "" for PDF, DOCX
-    # The document holds text phrased as instructions to an assistant (rag.answering.INSTRUCTION):
+    # The document holds text phrased as instructions to an assistant (rag.suspicious.INSTRUCTION):
     # it may be there to steer answers. `suspicious_reason` quotes the first such phrase.
     suspicious: bool = False
     suspicious_reason: str = ""

@@ -250,7 +250,7 @@ class _Sync:
             done = self.ingester.ingest_files(part, errors=errors if n == 0 else [], gone=here,
                                               drop_failed=True, parsed=parsed)
             report = _merged(report, done)
-        for source in report.removed:
+        for source in report.removed + report.moved_from:
             self.synced.pop(source, None)
         # The stat taken before reading: a write since shows as a change. A file that failed is
         # kept too, so an unreadable file is not read and reported again until it changes.
@@ -341,11 +341,12 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 
 def _eventful(report: IngestReport) -> bool:
-    return bool(report.added or report.updated or report.removed or report.moved or report.failed)
+    return bool(report.added or report.updated or report.removed or report.moved or report.failed or report.skipped)
 
 
 def _merged(a: IngestReport, b: IngestReport) -> IngestReport:
     return IngestReport(added=a.added + b.added, updated=a.updated + b.updated,
                         unchanged=a.unchanged + b.unchanged, removed=a.removed + b.removed,
                         failed=a.failed + b.failed, chunks_embedded=a.chunks_embedded + b.chunks_embedded,
-                        moved=a.moved + b.moved, notices=a.notices + b.notices)
+                        moved=a.moved + b.moved, moved_from=a.moved_from + b.moved_from,
+                        notices=a.notices + b.notices, skipped=a.skipped + b.skipped)

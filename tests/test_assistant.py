@@ -182,13 +182,16 @@ def test_bad_files_are_reported_and_good_files_still_ingested(fresh_assistant, d
     make_docx(docs_dir / "memo.docx", ["The budget for 2025 is 40 pounds."])
     bad = {
         "empty.txt": b"",
-        "binary.txt": b"\x00\x01\x02\x03" * 64,
         "corrupt.pdf": b"%PDF-1.4\n\x8f\x01garbage",
         "fake.pdf": b"this is not a pdf",
         "fake.docx": b"neither is this a docx",
-        "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01",  # a JPEG's first bytes
     }
-    for name, data in bad.items():
+    not_text = {
+        "binary.txt": b"\x00\x01\x02\x03" * 64,
+        "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01",  # a JPEG's first bytes
+        "notes.tar.gz": b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(range(256)),
+    }
+    for name, data in {**bad, **not_text}.items():
         (docs_dir / name).write_bytes(data)
     os.symlink(docs_dir, docs_dir / "loop")
     missing = tmp_path / "missing.txt"
@@ -196,9 +199,10 @@ def test_bad_files_are_reported_and_good_files_still_ingested(fresh_assistant, d
     report = fresh_assistant.ingest([docs_dir, missing])
 
     failed = {Path(f.path).name: f.reason for f in report.failed}
-    assert set(bad) <= set(failed)
-    assert {"loop", "missing.txt"} <= set(failed)
+    assert set(failed) == {*bad, "loop", "missing.txt"}
     assert all(reason.strip() for reason in failed.values())
+    # not text and no reader of its own: skipped, which is no failure (issue 18)
+    assert {Path(f.path).name: "skipped" in f.reason for f in report.skipped} == dict.fromkeys(not_text, True)
     assert sorted(Path(p).name for p in report.added) == sorted([*good, "survey.pdf", "memo.docx"])
     assert_index_consistent(fresh_assistant)
 
@@ -217,7 +221,7 @@ def test_file_that_turns_bad_keeps_its_previous_version(fresh_assistant, docs_di
     fresh_assistant.ingest([docs_dir])
     path.write_bytes(b"\x00\x00 now binary")
     report = fresh_assistant.ingest([docs_dir])
-    assert [f.path for f in report.failed] == [str(path)]
+    assert [f.path for f in report.skipped] == [str(path)] and not report.failed
     assert fresh_assistant.document(str(path)).text == OLD_TEXT
     assert_index_consistent(fresh_assistant)
 
@@ -354,7 +358,8 @@ def test_a_real_folder_indexes_every_text_file_in_its_encoding_and_reports_the_b
     report = fresh_assistant.ingest([real_folder])
 
     assert sorted(Path(p).name for p in report.added) == sorted(REAL_FOLDER)
-    assert [(Path(f.path).name, "binary" in f.reason) for f in report.failed] == [("photo.png", True)]
+    assert [(Path(f.path).name, "binary" in f.reason) for f in report.skipped] == [("photo.png", True)]
+    assert report.failed == []
     encodings = {Path(s.source).name: s.encoding for s in fresh_assistant.sources()}
     for name, (text, _, reported) in REAL_FOLDER.items():
         assert encodings[name] in reported, name
@@ -500,3 +505,98 @@ def test_email_subject_is_its_title_and_ocr_pages_are_listed(formats_assistant):
     assert sources["dates.eml"].page_count == 0
     assert all(s.ocr_pages == () for name, s in sources.items() if name != "scan.pdf")
     assert assistant.store.document(str(folder / "scan.pdf")).ocr_pages == (1, 2)
+
+
+# ---- files read as a reader sees them: hard wraps, inline HTML (issue 18) ---------------------
+
+FERRY = ("The ferry to Isle Morven leaves every\nTuesday at seven in the morning from\nthe north pier and comes back from\n"
+         "Kilbrannan at five.\n\nTickets are sold on board. Bicycles\ntravel free when there is room.\n")
+
+README_PARAGRAPHS = [
+    "Kestrel is a small build system with a focus on speed. It reads a build file written by a generator "
+    "and runs only the commands whose inputs changed since the last build.",
+    "To install Kestrel, unpack the release tarball into a folder of your choice and run the bootstrap "
+    "script found at its top, which compiles the single binary and copies it to the folder named by "
+    "the PREFIX variable, by default the local bin folder under your home directory.",
+    "The cache of finished commands is kept in a hidden folder next to the build file, so removing that "
+    "folder makes the next run build every target again from the beginning.",
+]
+
+
+@pytest.fixture(scope="module")
+def reader_assistant(tmp_path_factory) -> tuple[Assistant, Path]:
+    import shutil
+    import textwrap
+
+    folder = tmp_path_factory.mktemp("reading")
+    (folder / "ferry.txt").write_text(FERRY)
+    (folder / "README").write_text("Kestrel\n=======\n\n" + "\n\n".join(textwrap.fill(p, 72) for p in README_PARAGRAPHS)
+                                   + "\n")
+    for page in ("users-and-groups.html", "build-manual.html"):
+        shutil.copy(Path(__file__).parent / "data" / "pages" / page, folder / page)
+    assistant = Assistant(index_dir=tmp_path_factory.mktemp("reading-index"))
+    report = assistant.ingest([folder])
+    assert len(report.added) == 4 and not report.failed
+    return assistant, folder
+
+
+def cited_quotes(assistant: Assistant, answer) -> list[str]:
+    """The citations' quotes, each checked against the stored text of its document."""
+    for c in answer.citations:
+        assert assistant.document(c.source).text[c.start:c.end] == c.quote
+    return [" ".join(c.quote.split()) for c in answer.citations]
+
+
+def test_a_sentence_hard_wrapped_in_a_narrow_column_is_answered_whole(reader_assistant):
+    assistant, folder = reader_assistant
+    answer = assistant.ask("When does the ferry to Isle Morven leave?")
+    assert not answer.abstained
+    assert ("The ferry to Isle Morven leaves every Tuesday at seven in the morning from the north pier and comes "
+            "back from Kilbrannan at five.") in cited_quotes(assistant, answer)
+    assert "Tuesday at seven" in answer.text
+
+
+def test_a_readme_wrapped_at_72_columns_is_answered_in_whole_sentences(reader_assistant):
+    assistant, folder = reader_assistant
+    answer = assistant.ask("Where does the bootstrap script copy the Kestrel binary?")
+    assert README_PARAGRAPHS[1] in cited_quotes(assistant, answer)
+    answer = assistant.ask("What happens when the cache folder is removed?")
+    assert README_PARAGRAPHS[2] in cited_quotes(assistant, answer)
+
+
+def test_an_html_value_in_inline_markup_is_in_the_answer_with_its_section(reader_assistant):
+    assistant, folder = reader_assistant
+    answer = assistant.ask("What is the shell of user sync?")
+    assert "The shell of user sync is /bin/sync." in " ".join(answer.text.split())
+    cited = [c for c in answer.citations if c.source.endswith("users-and-groups.html")]
+    assert cited and cited[0].section == "Static ids"
+    cited_quotes(assistant, answer)
+
+
+def test_a_docbook_manual_answer_is_a_whole_sentence_under_its_own_heading(reader_assistant):
+    assistant, folder = reader_assistant
+    answer = assistant.ask("Which file does Kestrel look for by default?")
+    quotes = cited_quotes(assistant, answer)
+    assert any("it looks for a file named build.kestrel in the current directory" in q for q in quotes), quotes
+    manual = [c for c in answer.citations if c.source.endswith("build-manual.html")]
+    assert manual and {c.section for c in manual} == {"2. Running Kestrel"}
+    answer = assistant.ask("What does the release tarball unpack into?")
+    manual = [c for c in answer.citations if c.source.endswith("build-manual.html")]
+    assert manual and manual[0].section == "3. Tarball Extraction" and "kestrel-1.4.0" in answer.text
+
+
+# ---- questions in another language (issue 18) -------------------------------------------------
+
+@pytest.mark.parametrize("question, language", [("Où les commandants de l'État islamique se réfugient-ils ?", "French"),
+                                                ("Warum ziehen die Kommandeure nach Libyen?", "German")])
+def test_a_question_in_another_language_that_finds_nothing_says_the_model_reads_english(seed_assistant, question,
+                                                                                         language):
+    answer = seed_assistant.ask(question)
+    assert answer.abstained
+    assert f"looks {language}" in answer.notice and "reads English" in answer.notice
+    assert "RAG_EMBEDDING_MODEL" in answer.notice
+
+
+def test_an_english_question_that_finds_nothing_has_no_language_notice(seed_assistant):
+    answer = seed_assistant.ask("What is the boiling point of mercury?")
+    assert answer.abstained and "reads English" not in answer.notice

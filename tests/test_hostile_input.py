@@ -46,7 +46,7 @@ def _zip_bomb_docx(path: Path, expanded_mb: int = 400) -> None:
 
 
 def make_hostile_folder(root: Path) -> dict[str, str]:
-    """Write the bad files; returns {file name: what is expected ("failed" or "added")}."""
+    """Write the bad files; returns {file name: what is expected ("failed", "skipped" or "added")}."""
     root.mkdir(parents=True)
     expect: dict[str, str] = {}
 
@@ -56,8 +56,8 @@ def make_hostile_folder(root: Path) -> dict[str, str]:
 
     put("empty.txt", b"")
     put("blank.md", b"  \n\t\n   ")
-    put("nul-bytes.txt", b"hello\x00world\x00" * 100)
-    put("nul-bytes.html", b"<p>hi</p>\x00\x00\x00")
+    put("nul-bytes.txt", b"hello\x00world\x00" * 100, outcome="skipped")  # not text: skipped, no failure
+    put("nul-bytes.html", b"<p>hi</p>\x00\x00\x00", outcome="skipped")
     with open(root / "single-line-50mb.txt", "wb") as fh:  # one line, no newline, over the size limit
         block = b"word " * 200_000
         for _ in range(50):
@@ -135,13 +135,17 @@ def test_every_bad_file_is_reported_with_a_reason(hostile_run):
     wanted = {name for name, outcome in expect.items() if outcome == "failed"}
     assert wanted <= set(failed), f"not reported: {wanted - set(failed)}; report: {failed}"
     assert all(len(reason) > 10 for reason in failed.values()), failed
+    skipped = {Path(f["path"]).name: f["reason"] for f in out["report"]["skipped"]}
+    assert set(skipped) == {name for name, outcome in expect.items() if outcome == "skipped"}, skipped
+    assert not set(skipped) & set(failed)
 
 
 def test_reasons_say_what_is_wrong(hostile_run):
     _, _, out = hostile_run
     failed = {Path(f["path"]).name: f["reason"] for f in out["report"]["failed"]}
     assert "empty" in failed["empty.txt"]
-    assert "NUL" in failed["nul-bytes.txt"]
+    skipped = {Path(f["path"]).name: f["reason"] for f in out["report"]["skipped"]}
+    assert "NUL" in skipped["nul-bytes.txt"] and "NUL" in skipped["nul-bytes.html"]
     assert "limit" in failed["single-line-50mb.txt"]
     assert "mixed encodings" in failed["mixed-encodings.md"] and "UTF-8" in failed["mixed-encodings.md"]
     assert "encrypted" in failed["encrypted.pdf"]

@@ -337,6 +337,92 @@ def test_html_headings_are_found_in_the_extracted_text(tmp_path):
     assert doc.text[doc.headings[0].start:].startswith("Field")
 
 
+# ---- HTML and DOCX as a reader sees them (issue 18) -----------------------------------------
+
+PAGES = Path(__file__).parent / "data" / "pages"
+
+
+def sentence_texts(doc):
+    from rag.text import split_sentences
+
+    return [doc.text[s.start:s.end] for s in split_sentences(doc.text)]
+
+
+def section_of(doc, words: str) -> str | None:
+    at = doc.text.index(words)
+    above = [h.title for h in doc.headings if h.start <= at]
+    return above[-1] if above else None
+
+
+def test_inline_elements_of_a_man_page_style_html_stay_in_their_sentence():
+    doc = load(PAGES / "users-and-groups.html")
+    found = sentence_texts(doc)
+    assert "The shell of user sync is /bin/sync." in found
+    assert ("They are created by update-passwd from the master files in /usr/share/base-passwd." in found)
+    assert ("Ids 100-999 are allocated by adduser when a package needs them, so they differ from machine to "
+            "machine.") in found
+    assert "A package must never assume a fixed number for them." in found
+    assert "\n/bin/sync" not in doc.text and "/bin/sync\n" not in doc.text
+
+
+def test_html_sections_are_the_headings_above_the_text_not_their_copies_in_the_table_of_contents():
+    doc = load(PAGES / "users-and-groups.html")
+    assert section_of(doc, "The shell of user sync") == "Static ids"
+    assert section_of(doc, "Ids 100-999") == "Dynamic ids"
+    assert section_of(doc, "The user list lives") == "Files"
+    manual = load(PAGES / "build-manual.html")
+    assert section_of(manual, "Kestrel is a small build system") == "1. Introduction"
+    assert section_of(manual, "By default, it looks for") == "2. Running Kestrel"
+    assert section_of(manual, "KESTREL_STATUS") == "2.1. Environment variables"
+    assert section_of(manual, "The release tarball") == "3. Tarball Extraction"
+    for h in manual.headings:  # each heading starts where its own words are
+        assert manual.text[h.start:].startswith(h.title)
+
+
+def test_a_docbook_manual_reads_in_whole_sentences_with_exact_chunks():
+    from rag.chunking import chunk_document
+
+    doc = load(PAGES / "build-manual.html")
+    found = sentence_texts(doc)
+    assert ("By default, it looks for a file named build.kestrel in the current directory and builds all "
+            "out-of-date targets.") in found
+    assert "Pass -j N to run N jobs in parallel; the default is derived from the number of CPUs in the system." in found
+    chunks = chunk_document(doc, size=300, overlap=50)
+    for chunk in chunks:
+        assert doc.text[chunk.start:chunk.end] == chunk.text
+        assert chunk.section == section_of(doc, chunk.text)
+    assert {c.section for c in chunks if "build.kestrel" in c.text} == {"2. Running Kestrel"}
+
+
+def test_html_blocks_break_lines_and_inline_markup_does_not(tmp_path):
+    doc = load(write(tmp_path / "p.html", "<p>Run <code>ninja</code>.  By default, it reads\n<a href='x'><b>build.ninja</b></a>"
+                                         " in <em>the</em> current folder.</p><ul><li>one</li><li>two</li></ul>"
+                                         "<table><tr><th>Port</th><th>Use</th></tr><tr><td>22</td><td>ssh</td></tr>"
+                                         "</table><pre>make\n  all</pre><p>a<br>b</p>"))
+    assert doc.text == ("Run ninja. By default, it reads build.ninja in the current folder.\n\none\n\ntwo\n\n"
+                        "Port | Use\n22 | ssh\n\nmake\n  all\n\na\nb")
+
+
+def test_docx_tables_stay_where_they_are_in_the_body_and_headings_open_sections(tmp_path):
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Board minutes", 0)
+    document.add_heading("Budget", 1)
+    document.add_paragraph("The committee reviewed the figures below.")
+    table = document.add_table(rows=2, cols=2)
+    for (r, c), value in {(0, 0): "Item", (0, 1): "Amount", (1, 0): "Roof", (1, 1): "48,500 euros"}.items():
+        table.cell(r, c).text = value
+    document.add_heading("Decisions", 1)
+    document.add_paragraph("The contract was awarded to Dunmore.")
+    document.save(str(tmp_path / "minutes.docx"))
+    doc = load(tmp_path / "minutes.docx")
+    assert doc.text.index("below.") < doc.text.index("Roof | 48,500 euros") < doc.text.index("Decisions")
+    assert [h.title for h in doc.headings] == ["Board minutes", "Budget", "Decisions"]
+    assert section_of(doc, "Roof | 48,500 euros") == "Budget"
+    assert section_of(doc, "awarded to Dunmore") == "Decisions"
+
+
 def test_plain_text_and_code_have_no_headings(tmp_path):
     assert load(write(tmp_path / "notes.txt", "# Not markdown\n\nText.\n")).headings == ()
     assert load(write(tmp_path / "tool.py", "# a comment\nx = 1\n")).headings == ()
@@ -447,9 +533,9 @@ def test_scanned_pdf_page_is_read_by_ocr_and_marked(tmp_path):
 
 def test_without_tesseract_scanned_pages_are_named_with_what_to_install(tmp_path, monkeypatch):
     # tesseract is installed here: the test hides it (in-process load) to check the notices without it.
-    import rag.loaders
+    import rag.loaders.pdf
 
-    monkeypatch.setattr(rag.loaders, "ocr_available", lambda: False)
+    monkeypatch.setattr(rag.loaders.pdf, "ocr_available", lambda: False)  # where the PDF reader looks it up
     scan = make_scanned_pdf(tmp_path / "scan.pdf", [["The lighthouse keeper counted seventeen gannets."]])
     reason = refusal(scan)
     assert "no text layer" in reason and "install tesseract-ocr" in reason

@@ -6,6 +6,7 @@ a number and a name; and the router that sends "summarize X" / "compare X and Y"
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 import re
 
 import pytest
@@ -84,6 +85,70 @@ def test_summary_of_a_55_page_pdf_covers_the_document_without_its_headers_or_pag
     assert len({c.page for c in answer.citations}) >= 3  # from across the document, not its first passages
     topics = {next(i for i, t in enumerate(TOPICS) if c.quote.startswith(t[:15])) for c in answer.citations}
     assert len(topics) >= 4  # non-redundant: not eight months of the same line
+
+
+# ---- what matters: decisions, dates, amounts (issue 18) -----------------------------------------
+SUMMARIES = Path(__file__).parent / "data" / "summaries"
+
+
+@pytest.fixture(scope="module")
+def key_fact_documents(tmp_path_factory):
+    """The documents of tests/data/summaries (the deck made a .pptx) and a newsletter the summarizer
+    was not tuned on (bench/summary_key_facts.py set `_SALIENCE` on the others), indexed."""
+    import json
+    import shutil
+
+    from support import make_pptx
+
+    folder = tmp_path_factory.mktemp("key-facts")
+    for name in ("board-minutes-final.txt", "field-report.txt"):
+        shutil.copy(SUMMARIES / name, folder / name)
+    make_pptx(folder / "launch-deck.pptx", [tuple(s) for s in json.loads((SUMMARIES / "launch-deck.json").read_text())],
+              title="Tidewatch 2.0")
+    (folder / "newsletter.txt").write_text(NEWSLETTER)
+    (folder / "fees-draft.txt").write_text("Harbour fees for 2026.\n\nMooring fee: 5,000 euros.\n\nPaid in April.\n")
+    (folder / "fees-final.txt").write_text("Harbour fees for 2026.\n\nMooring fee: 7,000 euros.\n\nPaid in April.\n")
+    assistant = Assistant(index_dir=tmp_path_factory.mktemp("key-facts-index"))
+    assert not assistant.ingest([folder]).failed
+    return assistant
+
+
+NEWSLETTER = """Kilbrannan Rowing Club newsletter, autumn
+
+It has been a busy season on the water for everyone at the club. Members of all ages have been
+out in the boats on most weekends, and the new members who joined in the spring have settled in
+well. Thanks go to everyone who helped at the regatta, which was enjoyed by crews and visitors
+alike, and to the volunteers who keep the boat shed tidy.
+
+The committee met in September and discussed the winter training programme and the state of the
+older boats. After a long discussion the committee voted to buy a new coastal four from Clyde
+Boats for 18,200 pounds, to be delivered in February 2027. The old wooden four will be kept for
+beginners.
+
+Winter training will continue on Tuesday and Thursday evenings in the gym at the school. Members
+are reminded to bring warm clothes for the Sunday outings, when the weather can change quickly.
+We look forward to seeing you all at the annual dinner.
+"""
+
+
+@pytest.mark.parametrize("name, facts", [
+    ("board-minutes-final.txt", ["awarded the roof contract to Dunmore Building Ltd for 48,500 euros",
+                                 "approved a maintenance budget of 112,000 euros"]),
+    ("launch-deck.pptx", ["Ship date: 14 April 2027", "Development budget of 65,000 euros"]),
+    ("field-report.txt", ["found 37 active holts", "replanted with willow"]),
+    ("newsletter.txt", ["voted to buy a new coastal four from Clyde Boats for 18,200 pounds"]),
+])
+def test_an_extractive_summary_keeps_the_decisions_dates_and_amounts(key_fact_documents, name, facts):
+    answer = key_fact_documents.summarize(name)
+    text = " ".join(answer.text.split())
+    assert all(f in text for f in facts), text
+    assert_cited_exactly(key_fact_documents, answer)
+
+
+def test_compare_pairs_short_sentences_that_differ_in_an_amount(key_fact_documents):
+    answer = key_fact_documents.compare("fees-draft.txt", "fees-final.txt")
+    assert "Mooring fee: 5,000 euros." in answer.text and "Mooring fee: 7,000 euros." in answer.text, answer.text
+    assert "differ on 1 point" in answer.notice
 
 
 def test_sentences_considered_skip_headings_code_and_short_lines(tmp_path):
@@ -224,6 +289,24 @@ def test_match_source_reads_paths_names_stems_and_titles():
     assert match_source("CITY-REPORT", SOURCES) == "/docs/city-report.txt"
     assert match_source("newspaper.md", SOURCES) == "/other/newspaper.md"
     assert match_source("report", SOURCES) is None
+
+
+def test_a_name_several_documents_share_lists_them_by_names_that_work(tmp_path):
+    """Issue 18: `rag summarize README` with eight READMEs indexed said "not in the index"."""
+    from rag.summarize import source_candidates
+
+    for package, text in (("zlib", "zlib compresses data with the deflate method."),
+                          ("zstd", "Zstandard compresses data quickly at high ratios."),
+                          ("bash", "Bash is the GNU shell, compatible with sh.")):
+        (tmp_path / "doc" / package).mkdir(parents=True)
+        (tmp_path / "doc" / package / "README").write_text(text)
+    assistant = Assistant(index_dir=tmp_path / "index")
+    assistant.ingest([tmp_path / "doc"])
+    assert sorted(assistant.display_names().values()) == ["bash/README", "zlib/README", "zstd/README"]
+    with pytest.raises(DocumentNotFound, match="README names 3 indexed documents: bash/README, zlib/README, zstd/README"):
+        assistant.summarize("README")
+    assert "deflate" in assistant.summarize("zlib/README").text
+    assert source_candidates("zstd/readme", assistant.sources()) == [str(tmp_path / "doc" / "zstd" / "README")]
 
 
 def test_chat_question_asking_for_a_summary_is_answered_with_the_whole_document_summary(seed_assistant):

@@ -28,6 +28,8 @@ def test_a_renamed_file_is_rekeyed_with_its_vectors_and_nothing_embedded(fresh_a
     report = fresh_assistant.ingester.ingest_files([(docs_dir / "new.txt").resolve()],
                                                    gone=[str((docs_dir / "old.txt").resolve())])
     assert report.moved == [str((docs_dir / "new.txt").resolve())] and report.chunks_embedded == 0
+    # one move, not "1 moved, 1 removed" (issue 18)
+    assert report.moved_from == [str((docs_dir / "old.txt").resolve())] and report.removed == []
     assert fresh_assistant.embedder.texts_embedded == embedded
     assert_index_consistent(fresh_assistant)
     fresh = Assistant(index_dir=tmp_path / "fresh")

@@ -25,10 +25,11 @@ MAX_NAME_BYTES = 180
 _STRAY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{32}\.(?:part|old)|\.(?P<legacy>.+)\.part")
 
 
-def safe_filename(name: str | None, allowed: tuple[str, ...]) -> str:
+def safe_filename(name: str | None, allowed: tuple[str, ...] | None = None) -> str:
     """A file name that cannot leave the uploads folder: no folders, no leading dots, no control
     characters, at most MAX_NAME_BYTES of UTF-8 (the extension kept). Raises ValueError when
-    nothing usable is left or the extension is not allowed."""
+    nothing usable is left or the extension is not in `allowed` (None: any; the upload route
+    lets the content decide, as `rag ingest` does)."""
     name = unicodedata.normalize("NFC", name or "")
     name = name.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes '?', then '_'
     name = re.split(r"[\\/]", name)[-1]  # browsers and curl may send a path; keep its last part
@@ -46,7 +47,7 @@ def safe_filename(name: str | None, allowed: tuple[str, ...]) -> str:
     suffix = Path(name).suffix.lower()
     if not name or not Path(name).stem:
         raise ValueError("the file has no usable name")
-    if suffix not in allowed:
+    if allowed is not None and suffix not in allowed:
         raise ValueError(f"unsupported file type '{suffix or '(none)'}' (supported: {', '.join(allowed)})")
     return name
 

@@ -68,12 +68,12 @@ def test_uploaded_file_can_be_asked_about(page, tmp_path, artifacts):
     assert "Brambleton" in answer.locator(".bubble").inner_text()
 
 
-def test_unsupported_upload_shows_its_error(page, tmp_path):
+def test_an_upload_that_is_not_text_shows_the_servers_reason(page, tmp_path):
     bad = tmp_path / "program.exe"
-    bad.write_bytes(b"MZ")
+    bad.write_bytes(b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(range(256)))
     page.click(".tabs button[data-tab=docs]")
     page.set_input_files("#file-input", str(bad))
-    assert "unsupported file type" in page.locator("#uploads li.failed .status").inner_text()
+    assert "binary" in page.locator("#uploads li.failed .status").inner_text()
 
 
 def test_abstention_looks_different_and_shows_nearest_passages(page):

@@ -117,6 +117,23 @@ def test_checking_state_shows_then_the_backend_that_wrote_the_answer(page, assis
     assert answer.locator(".meta .backend").inner_text() == "quoted from sources"  # RAG_LLM=none
 
 
+def test_a_refused_question_shows_the_servers_own_message(page, assistant):
+    """Issue 18: a too-long question showed "Something went wrong: 422 Unprocessable Entity"."""
+    limit = assistant.settings.max_question_chars
+    answer = ask(page, "why " * (limit // 4 + 50))
+    shown = answer.locator(".bubble").inner_text()
+    assert f"over the limit of {limit} (RAG_MAX_QUESTION_CHARS)" in shown and "422" not in shown, shown
+
+
+def test_the_page_names_sources_by_their_shortest_unique_path_as_the_cli_does(page):
+    from rag.text import shortest_unique_paths
+
+    paths = ["/usr/share/doc/zlib/README", "/usr/share/doc/zstd/README", "/home/ann/notes.txt", "/a/b", "/x/a/b"]
+    shown = page.evaluate("(paths) => { setShortNames(paths); return paths.map(sourceName); }", paths)
+    assert shown == [shortest_unique_paths(paths)[p] for p in paths] == [
+        "zlib/README", "zstd/README", "notes.txt", "/a/b", "x/a/b"]
+
+
 def test_copy_puts_the_answer_and_its_sources_on_the_clipboard(page):
     answer = ask(page, QUESTION)
     answer.locator("button.copy").click()

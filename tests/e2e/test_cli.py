@@ -190,3 +190,71 @@ def test_escape_sequences_in_documents_and_names_are_printed_escaped(tmp_path):
     assert f"key\\x1b]0;pwned\\x07\\x1b[2J.txt" in runs[1].stdout
     assert "boathouse\\x1b]0;pwned" in runs[2].stdout and "[1] key\\x1b]0;" in runs[2].stdout
     assert json.loads(runs[3].stdout)["citations"][0]["source"] == str(note)  # JSON keeps the exact name
+
+
+# ---- rough edges (issue 18) --------------------------------------------------------------------
+
+def test_a_folder_holding_photos_and_archives_is_ingested_with_them_skipped_and_exit_0(tmp_path):
+    import gzip
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.txt").write_text("The spare key is hidden under the blue flowerpot.")
+    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    (docs / "old-notes.txt.gz").write_bytes(gzip.compress(b"The spare key used to be under the mat.\n" * 50))
+    done = rag("ingest", "docs", "--index", "index", cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert "added: 1" in lines and "failed: 0" in lines
+    assert any(line.startswith("skipped: 2") for line in lines), lines
+    assert any("photo.png" in line and "binary" in line for line in lines)
+    report = json.loads(rag("ingest", "docs", "--index", "index", "--json", cwd=tmp_path).stdout)
+    assert sorted(Path(f["path"]).name for f in report["skipped"]) == ["old-notes.txt.gz", "photo.png"]
+    assert report["failed"] == []
+
+
+@pytest.mark.parametrize("k", ["0", "-3", "51"])
+def test_ask_refuses_a_k_the_api_refuses(workspace, ingested, k):
+    done = rag("ask", "who is Ismail Shukri?", "-k", k, "--index", "index", cwd=workspace, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "k must be a whole number from 1 to 50 (RAG_MAX_K)" in done.stderr
+
+
+def test_a_rename_is_reported_as_one_move():
+    from rag.cli import _sync_line
+    from rag.types import IngestReport
+
+    line = _sync_line(IngestReport(moved=["/docs/new.txt"], moved_from=["/docs/old.txt"]))
+    assert line.startswith("synced: 0 added, 0 updated, 1 moved, 0 removed, 0 failed;"), line
+
+
+def test_eval_example_runs_the_qa_set_shipped_in_the_package(tmp_path):
+    out = json.loads(rag("eval", "--example", "--json", "--index", "index", cwd=tmp_path).stdout)
+    assert out["set"] == "seed_questions" and out["questions"] == 8
+    assert out["answerable"] == 6 and out["unanswerable"] == 2
+    assert out["accuracy"] >= 0.5 and out["abstention_accuracy"] is not None, out
+
+
+def test_eval_needs_a_qa_set_or_example(tmp_path):
+    done = rag("eval", cwd=tmp_path, check=False)
+    assert done.returncode == 2 and "--example" in done.stderr
+
+
+def test_a_question_not_answered_names_the_index_searched_and_its_documents(workspace, ingested):
+    out = rag("ask", "What is the boiling point of mercury?", "--index", "index", cwd=workspace).stdout
+    count = len(json.loads(rag("sources", "--index", "index", "--json", cwd=workspace).stdout))
+    assert f"searched the index at {workspace / 'index'}: {count} document{'' if count == 1 else 's'}" in out, out
+
+
+def test_when_this_folder_and_the_user_data_dir_both_hold_an_index_the_command_says_which_it_reads(tmp_path):
+    data, project = tmp_path / "data", tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "mine.txt").write_text("The boat shed key hangs behind the door.")
+    elsewhere = {"XDG_DATA_HOME": str(data)}
+    rag("ingest", str(tmp_path / "mine.txt"), cwd=tmp_path, env_extra=elsewhere)  # into the user data dir's index
+    rag("ingest", str(SEED_FILE), "--index", "index", cwd=project, env_extra=elsewhere)
+    done = rag("sources", cwd=project, env_extra=elsewhere)
+    assert f"using the index in this folder, {project / 'index'} (1 document)" in done.stderr, done.stderr
+    assert f"--index {data / 'rag' / 'index'}" in done.stderr
+    assert "another" not in rag("sources", "--index", "index", cwd=project, env_extra=elsewhere).stderr
+    assert "another" not in rag("sources", cwd=tmp_path, env_extra=elsewhere).stderr  # no ./index here: one meaning

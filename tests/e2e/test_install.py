@@ -46,6 +46,10 @@ def test_wheel_in_a_fresh_venv_answers_the_seed_question_from_any_folder(tmp_pat
     prompt = subprocess.run([str(python), "-c", "from rag.prompts import load; print(load('answer').user[:20])"],
                             cwd=elsewhere, env=env, capture_output=True, text=True)
     assert prompt.returncode == 0 and prompt.stdout.strip(), prompt.stderr
+    example = subprocess.run([str(python), "-c", "from rag.config import package_data; "
+                              "print((package_data('examples') / 'seed_questions.jsonl').is_file())"],
+                             cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert example.stdout.strip() == "True", example.stderr  # `rag eval --example` reads it
     # the server and its page: every route module, the page's files and the vendored pdf.js
     page = subprocess.run([str(python), "-c", "from rag.server.app import STATIC_DIR, create_app; "
                            "print(*sorted(str(p.relative_to(STATIC_DIR)) for p in STATIC_DIR.rglob('*') if p.is_file()))"],

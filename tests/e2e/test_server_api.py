@@ -99,11 +99,23 @@ def test_office_ebook_email_and_scanned_uploads_are_indexed_and_ocr_pages_listed
 
 def test_upload_reports_each_file_on_its_own(server):
     files = [("files", ("fine.txt", b"Grelmish weavers dye wool with saffron.", "text/plain")),
-             ("files", ("tool.exe", b"MZ...", "application/octet-stream"))]
+             ("files", ("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00" + bytes(range(256)), "application/octet-stream"))]
     with server.client() as c:
         results = c.post("/api/documents", headers=UPLOAD, files=files).json()["results"]
     assert [r["status"] for r in results] == ["added", "failed"]
-    assert "unsupported file type" in results[1]["reason"]
+    assert "binary" in results[1]["reason"]
+
+
+def test_upload_takes_every_file_rag_ingest_reads(server):
+    """Issue 18: uploads refused .csv though `rag ingest` indexes it; the content decides, as for ingest."""
+    files = [("files", ("harbour-fees.csv", b"vessel,fee\nferry,120 euros\nyacht,35 euros\n", "text/csv")),
+             ("files", ("tide_tool.py", b"def high_tide():\n    return 'at noon in Kilbrannan'\n", "text/x-python")),
+             ("files", ("README", b"Kilbrannan harbour notes, kept by the harbour master.\n", "application/octet-stream"))]
+    with server.client() as c:
+        results = c.post("/api/documents", headers=UPLOAD, files=files).json()["results"]
+        assert [r["status"] for r in results] == ["added", "added", "added"], results
+        listed = {d["name"] for d in c.get("/api/documents").json()}
+    assert {"harbour-fees.csv", "tide_tool.py", "README"} <= listed
 
 
 def test_upload_over_the_size_limit_is_refused_with_413(server):
@@ -199,6 +211,60 @@ def test_serve_refuses_a_non_loopback_address_without_a_key(tmp_path):
                            "--host", "0.0.0.0", "--port", str(free_port())],
                           env=server_env(), cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 4 and "RAG_API_KEY" in proc.stderr
+
+
+def serve_process(tmp_path, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+    cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(tmp_path / "index"), *args]
+    if popen:
+        return subprocess.Popen(cmd, env=server_env(), cwd=tmp_path, **popen)
+    return subprocess.run(cmd, env=server_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_refuses_a_port_out_of_range_before_serving(tmp_path):
+    done = serve_process(tmp_path, "--port", "99999")
+    assert done.returncode == 2 and "--port" in done.stderr and "65535" in done.stderr, done.stderr
+    assert "serving on" not in done.stdout
+
+
+def test_serve_on_a_busy_port_fails_without_claiming_to_serve(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = serve_process(tmp_path, "--port", str(port))
+    assert done.returncode == 4, done.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "serving on" not in done.stdout + done.stderr
+
+
+def test_serve_on_port_0_prints_the_port_it_bound(tmp_path):
+    import re
+    import time
+
+    import httpx
+
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = serve_process(tmp_path, "--port", "0", stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (m := re.search(r"serving on http://127\.0\.0\.1:(\d+)/", log.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        port = int(m.group(1))
+        assert port != 0
+        while True:  # the printed port is the one answering
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=30)
 
 
 def test_serve_prints_one_access_line_per_request_without_the_question(server):

@@ -130,7 +130,9 @@ def test_watch_keeps_the_index_equal_to_a_fresh_ingest(folder, tmp_path):
         # write): it is told apart by the file it updated. Nothing else since embedded anything.
         since = [r for r in watcher.reports()[before:]
                  if not any(p.endswith("alpha.txt") for p in r.get("updated", []))]
-        assert any(r["moved"] == [str(folder / "sub" / "beta-moved.md")] for r in since)
+        assert any(r["moved"] == [str(folder / "sub" / "beta-moved.md")] and r["moved_from"] == [str(folder / "beta.md")]
+                   for r in since)
+        assert not any(r["removed"] for r in since), since  # a move is one event, not a move and a removal
         assert sum(r["chunks_embedded"] for r in since) == 0, since  # a rename embeds nothing
 
         (folder / "gamma.txt").unlink()

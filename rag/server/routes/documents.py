@@ -42,8 +42,6 @@ async def upload(request: Request, state: State, x_requested_with: Annotated[str
     result; a request larger than RAG_MAX_UPLOAD_MB is refused with 413. A file replaces an
     earlier upload of the same name only once it is indexed: one that fails leaves the old
     file and its index entry as they were."""
-    from ...loaders import SUPPORTED
-
     # The body is read in full first (at the pace limits.UploadPace asks), holding no place in
     # the parse queue, and none in the questions' queue at any time.
     async with state.receiving_upload(), request.form(max_files=100, max_fields=100) as form, \
@@ -61,7 +59,8 @@ async def upload(request: Request, state: State, x_requested_with: Annotated[str
                                           "status": "failed", "reason": None, "id": None}
                 results.append(result)
                 try:
-                    name = uploads.safe_filename(f.filename, SUPPORTED)
+                    # any name: the content decides, as for `rag ingest` (a .csv, a README)
+                    name = uploads.safe_filename(f.filename)
                     path = uploads.upload_path(state.uploads_dir, name)
                 except ValueError as e:
                     result["reason"] = str(e)
@@ -94,7 +93,7 @@ async def upload(request: Request, state: State, x_requested_with: Annotated[str
                 return {p for p in paths if str(p) in done}
 
             await state.locked(uploads.commit, [s for _, s in staged], index)
-            failures = {e.path: e.reason for e in report.failed}
+            failures = {e.path: e.reason for e in report.failed + report.skipped}
             for result, s in staged:
                 source = str(s.path)
                 for status in ("added", "updated", "unchanged"):

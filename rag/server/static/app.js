@@ -13,6 +13,30 @@ const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 const basename = (path) => path.split(/[\\/]/).pop();
+// Each indexed source by the fewest last parts of its path that no other source ends with, as the
+// CLI cites them (rag.text.shortest_unique_paths): eight READMEs read "zlib/README", "zstd/README".
+let shortNames = new Map();
+function setShortNames(paths) {
+  const parts = new Map(paths.map((p) => [p, p.split(/[\\/]/).filter(Boolean)]));
+  const names = new Map();
+  let pending = [...parts.keys()];
+  for (let n = 1; pending.length; n++) {
+    const counts = new Map();
+    for (const mine of parts.values()) {
+      const key = mine.slice(-n).join("/");
+      counts.set(key, (counts.get(key) || 0) + 1);
+    }
+    pending = pending.filter((p) => {
+      const mine = parts.get(p), key = mine.slice(-n).join("/");
+      if (counts.get(key) === 1) names.set(p, key);
+      else if (n >= mine.length) names.set(p, p);
+      else return true;
+      return false;
+    });
+  }
+  shortNames = names;
+}
+const sourceName = (path) => shortNames.get(path) || basename(path);
 
 const state = { conversationId: null, busy: false, controller: null, docs: new Map(), documents: [] };
 
@@ -44,10 +68,21 @@ async function api(path, options = {}) {
   }
   throw new Error("the API key was refused");
 }
+// The server's own words for a refused request: its "detail" is a message, or (422) a list of
+// {loc, msg} as FastAPI writes validation errors ("question has 5000 characters, more than...").
+function errorText(body, status, statusText) {
+  const detail = body && body.detail;
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail)) {
+    const msgs = detail.map((d) => (d && typeof d.msg === "string" ? d.msg : "")).filter(Boolean);
+    if (msgs.length) return msgs.join("; ");
+  }
+  return `${status} ${statusText || ""}`.trim();
+}
 async function apiJSON(path, options = {}) {
   const res = await api(path, options);
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(typeof body.detail === "string" ? body.detail : `${res.status} ${res.statusText}`);
+  if (!res.ok) throw new Error(errorText(body, res.status, res.statusText));
   return body;
 }
 
@@ -214,7 +249,7 @@ function renderAnswer(turn, answer) {
     for (const p of answer.see_also) {
       const snippet = p.text.replace(/\s+/g, " ").slice(0, 240) + (p.text.length > 240 ? "…" : "");
       list.append(el("li", {},
-        el("div", { class: "src" }, el("span", {}, `Nearest passage · ${basename(p.source)}`),
+        el("div", { class: "src" }, el("span", {}, `Nearest passage · ${sourceName(p.source)}`),
           el("a", { href: "#", onclick: (e) => { e.preventDefault(); openViewer(p.document_id, p.source, p.start, p.end); } }, "open")),
         el("div", {}, snippet)));
     }
@@ -233,7 +268,7 @@ function renderStopped(turn, text) {
 // The answer as plain text, its citations as footnotes (as the OpenAI endpoint sends them).
 function answerAsText(answer) {
   if (!answer.citations.length) return answer.answer;
-  const notes = answer.citations.map((c) => `[${c.n}] ${basename(c.source)}${c.page ? `, page ${c.page}` : ""}: "${c.quote}"`);
+  const notes = answer.citations.map((c) => `[${c.n}] ${sourceName(c.source)}${c.page ? `, page ${c.page}` : ""}: "${c.quote}"`);
   return `${answer.answer}\n\nSources:\n${notes.join("\n")}`;
 }
 async function copyText(text) {
@@ -292,7 +327,7 @@ async function showCitation(answer, n, button, fromKeyboard = false) {
   $("#citation-heading").textContent = `Source [${n}]`;
   $("#citation-panel").hidden = false;
   if (fromKeyboard) $("#citation-heading").focus();
-  body.replaceChildren(el("div", { class: "source-name" }, basename(c.source)), el("div", { class: "source-where" }, "loading…"));
+  body.replaceChildren(el("div", { class: "source-name" }, sourceName(c.source)), el("div", { class: "source-where" }, "loading…"));
   let doc = null;
   // A changed source no longer holds the quote at these offsets: show the quote as it was.
   if (!c.changed) try { doc = await loadDocument(c.document_id); } catch (e) { /* removed since: show the quote alone */ }
@@ -317,7 +352,7 @@ async function showCitation(answer, n, button, fromKeyboard = false) {
   }
   where.push(`characters ${c.start}–${c.end}`);
   body.replaceChildren(
-    el("div", { class: "source-name" }, basename(c.source)),
+    el("div", { class: "source-name" }, sourceName(c.source)),
     el("div", { class: "source-where" }, where.join(" · ")),
     passage,
     ...(doc ? [el("a", { href: "#", class: "open-document", onclick: (ev) => { ev.preventDefault(); openViewer(c.document_id, c.source, c.start, c.end); } },
@@ -348,8 +383,8 @@ function pageOf(doc, start) {
 // text with the passage marked.
 async function openViewer(id, source, start, end) {
   let doc;
-  try { doc = await loadDocument(id); } catch (e) { alert(`Cannot open ${basename(source)}: ${e.message}`); return; }
-  $("#viewer-title").textContent = `${basename(source)}${doc.title ? " — " + doc.title : ""}`;
+  try { doc = await loadDocument(id); } catch (e) { alert(`Cannot open ${sourceName(source)}: ${e.message}`); return; }
+  $("#viewer-title").textContent = `${sourceName(source)}${doc.title ? " — " + doc.title : ""}`;
   if ($("#doc-viewer").hidden) viewerOpener = document.activeElement;
   $("#doc-viewer").hidden = false;
   viewing = { id, source, start, end, doc, mode: doc.type === "pdf" ? "pdf" : "text" };
@@ -394,7 +429,7 @@ async function showPdf(spot) {
     const res = await api(`/api/documents/${spot.id}/file`);
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
-      throw new Error(typeof body.detail === "string" ? body.detail : `${res.status} ${res.statusText}`);
+      throw new Error(errorText(body, res.status, res.statusText));
     }
     const data = new Uint8Array(await res.arrayBuffer());
     pdfView ||= await import("/static/pdf_view.js");
@@ -499,7 +534,7 @@ async function ask(question, replaceFrom) {
     });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
-      throw new Error(typeof body.detail === "string" ? body.detail : `${res.status} ${res.statusText}`);
+      throw new Error(errorText(body, res.status, res.statusText));
     }
     for await (const { event, data } of sseEvents(res)) {
       if (event === "conversation") {
@@ -669,6 +704,7 @@ const SORTS = {
 
 async function loadDocuments() {
   try { state.documents = await apiJSON("/api/documents"); } catch (e) { return; }
+  setShortNames(state.documents.map((d) => d.source));
   showDocuments();
 }
 
@@ -778,7 +814,7 @@ function uploadFile(file) {
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status === 401) { finish(false, "API key needed"); askForKey(); }
-      else if (xhr.status !== 200) finish(false, body.detail && typeof body.detail === "string" ? body.detail : `error ${xhr.status}`);
+      else if (xhr.status !== 200) finish(false, errorText(body, xhr.status, xhr.statusText));
       else {
         const r = body.results[0];
         if (r.status === "failed") finish(false, r.reason);
