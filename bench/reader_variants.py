@@ -5,6 +5,7 @@ model's margin added to the rules' score. The table behind `Settings.reader_*` (
     python bench/reader_variants.py dump --model rag/reader/model --index /tmp/ev \\
         ../shared/eval/news2023 ../shared/eval/squad2 ../shared/eval/hotpotqa --out /tmp/variants.json
     python bench/reader_variants.py report /tmp/variants.json
+    python bench/reader_variants.py sweep /tmp/variants.json --variant "fused 0.5"
 
 `dump` reads each set's index (one per set under --index, as bench/eval_backends.py builds them),
 retrieves the passages `rag ask` would, and records every candidate sentence with the rules' score,
@@ -101,6 +102,26 @@ def report(args) -> None:
                   f"{'–' if a is None else f'{a:.3f}'} |")
 
 
+def sweep(args) -> None:
+    """Abstention by the best fused score (variant `--variant`): per threshold and set, the share
+    of unanswerable questions abstained on and of answerable ones wrongly abstained on."""
+    rows = json.loads(Path(args.dump).read_text())
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    print("| threshold | " + " | ".join(f"{n} abstention / false abstention" for n in sets) + " |")
+    print("|---" * (len(sets) + 1) + "|")
+    for t in [x / 100 for x in range(args.lo, args.hi + 1, args.step)]:
+        cells = []
+        for name in sets:
+            part = [r for r in rows if r["set"] == name]
+            best = [(r["abstain"], max((key(args.variant, c) for c in r["cands"]), default=-9)) for r in part]
+            un = [b for a, b in best if a]
+            an = [b for a, b in best if not a]
+            ab = sum(b < t for b in un) / len(un) if un else float("nan")
+            fa = sum(b < t for b in an) / len(an) if an else float("nan")
+            cells.append(f"{ab:.3f} / {fa:.3f}")
+        print(f"| {t:.2f} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -112,8 +133,14 @@ def main() -> None:
     d.add_argument("--out", default="/tmp/reader-variants.json")
     r = sub.add_parser("report")
     r.add_argument("dump")
+    w = sub.add_parser("sweep")
+    w.add_argument("dump")
+    w.add_argument("--variant", default="fused 0.5", choices=list(VARIANTS))
+    w.add_argument("--lo", type=int, default=20, help="lowest threshold, in hundredths")
+    w.add_argument("--hi", type=int, default=70)
+    w.add_argument("--step", type=int, default=2)
     args = ap.parse_args()
-    dump(args) if args.cmd == "dump" else report(args)
+    {"dump": dump, "report": report, "sweep": sweep}[args.cmd](args)
 
 
 if __name__ == "__main__":

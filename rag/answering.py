@@ -404,8 +404,8 @@ class ExtractiveAnswerer:
             if read is not None:
                 score += self.model_weight * _model_term(read.margin)
             a_start, a_end = (start + span[0], start + span[1]) if span and span[2] else (None, None)
-            if read is not None and read.margin >= self.model_threshold and q.kind != "statement":
-                a_start, a_end = read.start, read.end  # the model's span leads where it reads an answer
+            if read is not None and _model_leads(q, a_start, p.text[read.start - p.start:read.end - p.start], asked):
+                a_start, a_end = read.start, read.end
             out.append(Evidence(text=text, source=p.source, start=start, end=p.start + b, page=p.page,
                                 similarity=float(sim), coverage=cov, score=score, matched=frozenset(own & wanted),
                                 answer_start=a_start, answer_end=a_end, reader=read))
@@ -490,6 +490,16 @@ def disagreement(ranked: list[Evidence], chosen: list[Evidence]) -> Evidence | N
                 and not stems(e.answer) & stems(best.answer)):
             return e
     return None
+
+
+def _model_leads(q: Question, rule_start: int | None, span: str, asked: set[str]) -> bool:
+    """Whether the model's span, not the rules', leads the answer: it does unless it only repeats
+    the question's words, the question wants a statement (the sentence is the answer), or a
+    "who is X?" apposition was found by the rules, which read appositions better (BENCHMARKS.md,
+    "rag's reader model")."""
+    if q.kind == "statement" or (q.kind == "definition" and rule_start is not None):
+        return False
+    return bool(stems(span) - asked) and span.lower() not in q.text.lower()
 
 
 def _model_term(margin: float) -> float:
