@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .choices import choice_parts, options_of
+from .disagreement import cited_in_order, find_disagreement
+from .disagreement import note as disagreement_note
 from .text import flatten, split_sentences, stem, stems, terms, tokenize
 from .types import Answer, AnswerSentence, Citation, Evidence, Passage, Question
 
@@ -455,10 +457,10 @@ class ExtractiveAnswerer:
         chosen = self.choose(ranked)
         if self.question and self.question.options:  # a span that is no option does not answer "X or Y?"
             return compose([(e.text, (e,)) for e in chosen], "none")
-        other = disagreement(ranked, chosen)
-        if other is not None:
-            return replace(cited_answer(chosen + [other]),
-                           notice="The documents disagree on this: both are cited, check the sources.")
+        found = find_disagreement(ranked, chosen, passages)  # both sides shown: a planted document cannot silently win
+        if found is not None:
+            answer = cited_answer(cited_in_order(found, chosen))
+            return replace(answer, notice=disagreement_note(found, answer.citations))
         return cited_answer(chosen)
 
     def choose(self, ranked: list[Evidence]) -> list[Evidence]:
@@ -474,22 +476,6 @@ class ExtractiveAnswerer:
                 chosen.append(e)
                 covered |= e.matched
         return chosen
-
-
-def disagreement(ranked: list[Evidence], chosen: list[Evidence]) -> Evidence | None:
-    """Evidence from another document, nearly as strong as the best, that gives a different answer
-    of the same kind ("who is X?": "the head of intelligence" in one file, "a banker" in another),
-    or None. Shown beside the best so that one planted document cannot silently win."""
-    best = ranked[0]
-    if not best.answer:
-        return None
-    for e in ranked[1:6]:
-        if e.score < best.score - _SECOND_SENTENCE_MARGIN or e.score < 0:
-            break
-        if (e.source != best.source and e.answer and e not in chosen
-                and not stems(e.answer) & stems(best.answer)):
-            return e
-    return None
 
 
 def _model_leads(q: Question, rule_start: int | None, span: str, asked: set[str]) -> bool:

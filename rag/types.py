@@ -161,6 +161,29 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class ValueDifference:
+    """One slot that two sentences about the same subject fill with different values."""
+
+    kind: str  # number | date | name | description (what a named subject is: "a retired banker")
+    slot: str  # the (stemmed) word before the values, "award" of "awarded to X", "" when none; for a
+    # description, the subject it describes: "Ismail Shukri"
+    first: str  # the value as the first sentence writes it: "Dunmore Roofing Ltd"
+    second: str  # as the second writes it: "Castlebar Builders"
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Two sentences of different documents that state different values for the same subject and
+    slot (see `rag.disagreement`). `first` is the one the answer chose."""
+
+    first: Evidence
+    second: Evidence
+    differences: tuple[ValueDifference, ...]
+    newer: str = ""  # the source that is a newer version of the other one, when it is one
+    version: str = ""  # why it reads as newer: "final, not draft", "dated 19 March 2026, not 12 March 2026"
+
+
+@dataclass(frozen=True)
 class Citation:
     n: int
     source: str
