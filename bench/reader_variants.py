@@ -11,9 +11,10 @@ model's margin added to the rules' score. The table behind `Settings.reader_*` (
 retrieves the passages `rag ask` would, and records every candidate sentence with the rules' score,
 the model's margin and span, and whether each holds a gold answer. `report` prints, per variant and
 set: the share of answerable questions whose first-ranked sentence holds the answer, the share
-whose lead span does, and the answerability AUC (answerable vs unanswerable questions, by the best
-score). Abstention thresholds are read off the same dump (`--fit`), on the sets' abstention
-questions, as the issue allows; the accuracy of a chosen setting is then measured with `rag eval`.
+whose lead span does (for the fused variants, the span rag leads with), and the answerability AUC
+(answerable vs unanswerable questions, by the best score). `sweep` reads abstention thresholds off
+the same dump, on the sets' abstention questions, as the issue allows; the accuracy of a chosen
+setting is then measured with `rag eval`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def dump(args) -> None:
         for item in items:
             passages = a.retrieve(item.question, k=a.settings.top_k)
             reader = a.reader()
-            reader.model, reader.model_weight, reader.model_threshold = model, 0.0, float("inf")  # rule spans kept
+            reader.model = None
+            rule_spans = {(e.source, e.start): e.answer for e in reader.rank(item.question, passages)}
+            reader.model, reader.model_weight = model, 0.0  # the rules' scores, the model's readings beside them
             ranked = reader.rank(item.question, passages)
 
             def gold(text: str) -> bool:
@@ -49,8 +52,10 @@ def dump(args) -> None:
             for e in ranked[:60]:
                 mspan = e.text[e.reader.start - e.start:e.reader.end - e.start] if e.reader else ""
                 cands.append({"score": round(e.score, 4), "margin": round(e.reader.margin, 3) if e.reader else None,
-                              "gold": gold(e.text), "rule_span": e.answer, "rule_gold": gold(e.answer),
-                              "model_span": mspan, "model_gold": gold(mspan), "text": e.text[:300]})
+                              "gold": gold(e.text), "rule_span": rule_spans.get((e.source, e.start), ""),
+                              "rule_gold": gold(rule_spans.get((e.source, e.start), "")),
+                              "model_span": mspan, "model_gold": gold(mspan),
+                              "lead_span": e.answer, "lead_gold": gold(e.answer), "text": e.text[:300]})
             rows.append({"set": qa.name, "q": item.question, "abstain": item.abstain, "kind": reader.question.kind,
                          "cands": cands})
         print(f"{qa.name}: {len(items)} questions", flush=True)
@@ -92,9 +97,9 @@ def report(args) -> None:
                 if r["abstain"]:
                     continue
                 first += top["gold"]
-                span_gold = top["rule_gold"] if variant == "rules" else top["model_gold"]
+                field = {"rules": "rule", "model": "model"}.get(variant, "lead")  # fused: the span rag leads with
+                span, span_gold = top[f"{field}_span"], top[f"{field}_gold"]
                 lead += span_gold
-                span = top["rule_span"] if variant == "rules" else top["model_span"]
                 lead_any += span_gold if span else top["gold"]
             n = max(len(ans), 1)
             a = auc(best_pos, best_neg)
