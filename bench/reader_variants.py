@@ -107,9 +107,19 @@ def report(args) -> None:
                   f"{'–' if a is None else f'{a:.3f}'} |")
 
 
+def signal(args, cands: list[dict]) -> float:
+    """What abstention reads: the best score of `--variant`, or (`--by margin`) the model's margin
+    on the sentence that variant ranks first."""
+    if not cands:
+        return -9.0
+    top = max(cands, key=lambda c: key(args.variant, c))
+    return key(args.variant, top) if args.by == "score" else (top["margin"] if top["margin"] is not None else -9.0)
+
+
 def sweep(args) -> None:
-    """Abstention by the best fused score (variant `--variant`): per threshold and set, the share
-    of unanswerable questions abstained on and of answerable ones wrongly abstained on."""
+    """Abstention by the best fused score (variant `--variant`) or its sentence's margin: per
+    threshold and set, the share of unanswerable questions abstained on and of answerable ones
+    wrongly abstained on."""
     rows = json.loads(Path(args.dump).read_text())
     sets = list(dict.fromkeys(r["set"] for r in rows))
     print("| threshold | " + " | ".join(f"{n} abstention / false abstention" for n in sets) + " |")
@@ -118,7 +128,7 @@ def sweep(args) -> None:
         cells = []
         for name in sets:
             part = [r for r in rows if r["set"] == name]
-            best = [(r["abstain"], max((key(args.variant, c) for c in r["cands"]), default=-9)) for r in part]
+            best = [(r["abstain"], signal(args, r["cands"])) for r in part]
             un = [b for a, b in best if a]
             an = [b for a, b in best if not a]
             ab = sum(b < t for b in un) / len(un) if un else float("nan")
@@ -141,6 +151,7 @@ def main() -> None:
     w = sub.add_parser("sweep")
     w.add_argument("dump")
     w.add_argument("--variant", default="fused 0.5", choices=list(VARIANTS))
+    w.add_argument("--by", choices=["score", "margin"], default="score")
     w.add_argument("--lo", type=int, default=20, help="lowest threshold, in hundredths")
     w.add_argument("--hi", type=int, default=70)
     w.add_argument("--step", type=int, default=2)
