@@ -40,10 +40,11 @@ from .mail import _read_eml
 from .office import _read_docx, _read_epub, _read_odt, _read_pptx
 from .pdf import _read_pdf, find_furniture, join_pages, ocr_available  # noqa: F401  (re-exported)
 from .plain import _os_reason, _read_text, _too_much_text, decode_text, open_regular, read_bounded  # noqa: F401
-from .worker import _parse, _parse_in_worker, _parser, _serve  # noqa: F401  (the parser process runs _serve)
+from .worker import (_parse, _parse_in_worker, _parser, _parsers, _reset_parsers, _serve,  # noqa: F401
+                     parser_lane)  # (the parser process runs _serve)
 
 __all__ = ["SUPPORTED", "content_hash", "decode_text", "discover", "find_furniture", "find_headings", "join_pages",
-           "load", "ocr_available", "open_regular", "read_bounded"]
+           "load", "ocr_available", "open_regular", "parser_lane", "read_bounded"]
 
 logger = logging.getLogger(__name__)
 
