@@ -52,6 +52,19 @@ logger = logging.getLogger(__name__)
 # when its content is text (`rag serve` takes an upload of any name, as `rag ingest` does).
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".odt", ".epub", ".eml")
 
+# ---- per-format budgets (issue 19, item 5) -----------------------------------------------------------
+# The last-resort caps (RAG_MAX_TEXT_MB, an archive's expansion, RAG_PARSE_TIMEOUT_S) let a small
+# hostile file cost gigabytes and minutes first: a 316 KB .pptx and a 5.6 MB .eml reached ~4 GB of
+# memory, a 20 KB .epub took 120 s of CPU. What the readers build is bounded instead, per format,
+# from a streaming count made before any tree is built: XML elements (`office._check_xml_budget`:
+# python-pptx and lxml hold ~0.5-1 KB per element), HTML tags (`html._check_html_tags`:
+# BeautifulSoup ~1 KB per tag, html.parser ~200,000 tags a second), MIME parts (`mail._EML_PARTS`:
+# the email package builds a message object per part). Each bound is one to two orders of
+# magnitude above what real documents hold (a 300-slide deck: ~150,000 XML elements; a long novel
+# as EPUB: ~100,000 tags), so only hostile files meet them, refused in seconds with the reason.
+# These time budgets cap what is left, below RAG_PARSE_TIMEOUT_S. Judgement, not measured on a corpus.
+_FORMAT_SECONDS = {".pptx": 30.0, ".odt": 30.0, ".epub": 60.0, ".eml": 30.0}
+
 
 def discover(paths: list[str | Path], follow_symlinks: bool = False, folders: set[str] | None = None,
              within: list[str | Path] | None = None) -> tuple[list[Path], list[FileError]]:
@@ -203,6 +216,9 @@ def load(path: Path, max_bytes: int | None = None, limits: ParseLimits | None = 
         raise IngestError("empty file: nothing to index")
     if reader is _read_text or limits.timeout_s is None:
         parsed = _parse(reader.__name__, name, data, limits)
+    elif limits.timeout_s > _FORMAT_SECONDS.get(suffix, limits.timeout_s):
+        parsed = _parse_in_worker(reader.__name__, name, data, replace(limits, timeout_s=_FORMAT_SECONDS[suffix]),
+                                  f"the time a {suffix} file may take to parse")
     else:
         parsed = _parse_in_worker(reader.__name__, name, data, limits)
     text, title, pages, encoding, *more = parsed

@@ -21,6 +21,13 @@ def _too_much_text(chars: int, max_chars: int) -> str:
             f"({chars / 1e6:.1f} M so far), over the RAG_MAX_TEXT_MB limit: nothing of it was indexed")
 
 
+def _over_budget(kind: str, what: str, found: str, budget: int | float) -> IngestError:
+    """A file refused for passing one of its format's budgets (see `_FORMAT_SECONDS` in
+    rag/loaders/__init__.py)."""
+    return IngestError(f"refusing this {kind}: {what} {found}, over the {budget:,} a {kind} may hold "
+                       "(a hostile file?); nothing of it was indexed")
+
+
 def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False) -> bytes:
     """The file's bytes, never more than `max_bytes`: the size is checked on the open file
     (not the name, which may be swapped meanwhile) and the read stops at the limit even if the
