@@ -39,11 +39,12 @@ from .html import _html_text, _read_html  # noqa: F401  (re-exported)
 from .mail import _read_eml
 from .office import _read_docx, _read_epub, _read_odt, _read_pptx
 from .pdf import _read_pdf, find_furniture, join_pages, ocr_available  # noqa: F401  (re-exported)
-from .plain import _os_reason, _read_text, _too_much_text, decode_text, read_bounded  # noqa: F401
-from .worker import _parse, _parse_in_worker, _parser, _serve  # noqa: F401  (the parser process runs _serve)
+from .plain import _os_reason, _read_text, _too_much_text, decode_text, open_regular, read_bounded  # noqa: F401
+from .worker import (_parse, _parse_in_worker, _parser, _parsers, _reset_parsers, _serve,  # noqa: F401
+                     parser_lane)  # (the parser process runs _serve)
 
 __all__ = ["SUPPORTED", "content_hash", "decode_text", "discover", "find_furniture", "find_headings", "join_pages",
-           "load", "ocr_available", "read_bounded"]
+           "load", "ocr_available", "open_regular", "parser_lane", "read_bounded"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,24 +52,49 @@ logger = logging.getLogger(__name__)
 # when its content is text (`rag serve` takes an upload of any name, as `rag ingest` does).
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".pptx", ".odt", ".epub", ".eml")
 
+# ---- per-format budgets (issue 19, item 5) -----------------------------------------------------------
+# The last-resort caps (RAG_MAX_TEXT_MB, an archive's expansion, RAG_PARSE_TIMEOUT_S) let a small
+# hostile file cost gigabytes and minutes first: a 316 KB .pptx and a 5.6 MB .eml reached ~4 GB of
+# memory, a 20 KB .epub took 120 s of CPU. What the readers build is bounded instead, per format,
+# from a streaming count made before any tree is built: XML elements (`office._check_xml_budget`:
+# python-pptx and lxml hold ~0.5-1 KB per element), HTML tags (`html._check_html_tags`:
+# BeautifulSoup ~1 KB per tag, html.parser ~200,000 tags a second), MIME parts (`mail._EML_PARTS`:
+# the email package builds a message object per part). Each bound is one to two orders of
+# magnitude above what real documents hold (a 300-slide deck: ~150,000 XML elements; a long novel
+# as EPUB: ~100,000 tags), so only hostile files meet them, refused in seconds with the reason.
+# These time budgets cap what is left, below RAG_PARSE_TIMEOUT_S. Judgement, not measured on a corpus.
+_FORMAT_SECONDS = {".pptx": 30.0, ".odt": 30.0, ".epub": 60.0, ".eml": 30.0}
 
-def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[list[Path], list[FileError]]:
+
+def discover(paths: list[str | Path], follow_symlinks: bool = False, folders: set[str] | None = None,
+             within: list[str | Path] | None = None) -> tuple[list[Path], list[FileError]]:
     """Expand files and folders (recursively, skipping hidden ones) into the files to read.
 
     Inside a folder, a symlink (to a file or a folder) whose target lies outside that folder is
-    skipped and reported unless `follow_symlinks`; links within it are followed, each file once.
-    A path named on its own is read even when it is a symlink. Whether a file is text is decided
-    when it is loaded, from its content.
+    skipped and reported unless `follow_symlinks`: it is resolved before anything under it is
+    listed, so a link to / costs one check. Links within the folder are followed, each file and
+    folder once. A path named on its own is read even when it is a symlink. Whether a file is
+    text is decided when it is loaded, from its content. Nothing the file system holds is fatal:
+    symlink loops, folders that cannot be read, pipes, sockets and devices are each reported
+    with the reason and skipped.
+
+    Args:
+        folders: when given, the real path of every folder listed is added to it (what
+            `rag watch` watches).
+        within: the folders links may lead into (`rag watch`'s roots, when it lists a path
+            under one): then a path named on its own is judged as a link inside them is, and a
+            link inside a sub-folder may lead anywhere under them. By default each folder given
+            is its own bound.
 
     Returns the files in a stable order and the errors met on the way (missing paths,
-    symlink loops, links leading outside).
+    symlink loops, links leading outside, unreadable folders, files that are not regular).
     """
     files: list[Path] = []
     errors: list[FileError] = []
     seen_files: set[Path] = set()
 
     def add(path: Path) -> None:
-        real = path.resolve()
+        real = Path(os.path.realpath(path))  # Path.resolve() raises on a link loop made meanwhile
         if real in seen_files:
             return
         seen_files.add(real)
@@ -77,15 +103,19 @@ def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[li
         else:
             files.append(real)
 
+    bounds = None if within is None else [os.path.realpath(w) for w in within]
     for raw in paths:
         path = Path(raw).expanduser()
         try:
-            if path.is_file():
+            if bounds is not None and not follow_symlinks and not _under(os.path.realpath(path), bounds):
+                errors.append(FileError(str(path), f"symlink leads outside {', '.join(bounds)}; "
+                                                   "use --follow-symlinks to include it"))
+            elif path.is_file():
                 add(path.absolute())
             elif path.exists() and not path.is_dir():
                 errors.append(FileError(str(path), "not a regular file (a pipe, device or socket)"))
             elif path.is_dir():
-                _walk(path.absolute(), add, errors, follow_symlinks)
+                _walk(path.absolute(), add, errors, follow_symlinks, folders, bounds)
             elif path.is_symlink():
                 errors.append(FileError(str(path), "broken symlink or symlink loop"))
             else:
@@ -95,18 +125,24 @@ def discover(paths: list[str | Path], follow_symlinks: bool = False) -> tuple[li
     return files, errors
 
 
-def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool) -> None:
+def _under(path: str, folders: list[str]) -> bool:
+    return any(os.path.commonpath([f, path]) == f for f in folders)
+
+
+def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool, folders: set[str] | None,
+          bounds: list[str] | None) -> None:
     visited: set[str] = set()
-    inside = os.path.realpath(root)
+    inside = bounds or [os.path.realpath(root)]
 
     def leads_outside(path: str) -> bool:
-        """A symlink whose target (all links resolved) is not under the folder being ingested."""
+        """A symlink whose target (all links resolved) is not under the folder being ingested:
+        judged before anything under it is listed."""
         if follow_symlinks or not os.path.islink(path):
             return False
-        target = os.path.realpath(path)
-        if os.path.commonpath([inside, target]) == inside:
+        if _under(os.path.realpath(path), inside):
             return False
-        errors.append(FileError(path, f"symlink leads outside {root}; use --follow-symlinks to include it"))
+        shown = root if bounds is None else ", ".join(bounds)
+        errors.append(FileError(path, f"symlink leads outside {shown}; use --follow-symlinks to include it"))
         return True
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=lambda e: errors.append(
@@ -117,6 +153,8 @@ def _walk(root: Path, add, errors: list[FileError], follow_symlinks: bool) -> No
             dirnames[:] = []
             continue
         visited.add(real)
+        if folders is not None:
+            folders.add(real)
         dirnames[:] = [d for d in sorted(dirnames)
                        if not d.startswith(".") and not leads_outside(os.path.join(dirpath, d))]
         for name in sorted(filenames):
@@ -178,6 +216,9 @@ def load(path: Path, max_bytes: int | None = None, limits: ParseLimits | None = 
         raise IngestError("empty file: nothing to index")
     if reader is _read_text or limits.timeout_s is None:
         parsed = _parse(reader.__name__, name, data, limits)
+    elif limits.timeout_s > _FORMAT_SECONDS.get(suffix, limits.timeout_s):
+        parsed = _parse_in_worker(reader.__name__, name, data, replace(limits, timeout_s=_FORMAT_SECONDS[suffix]),
+                                  f"the time a {suffix} file may take to parse")
     else:
         parsed = _parse_in_worker(reader.__name__, name, data, limits)
     text, title, pages, encoding, *more = parsed

@@ -3,12 +3,19 @@ reader); attachments are named, not read."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import IngestError
 from ..types import ParseLimits
-from .html import _html_text
-from .plain import _first_line_title, decode_text
+from .html import _check_html_tags, _html_text
+from .plain import _first_line_title, _over_budget, decode_text
+
+# Per-format budgets (issue 19, item 5; see `_FORMAT_SECONDS` in rag/loaders/__init__.py): the email
+# package builds a message object per MIME part and decodes each encoded word on its own, so a
+# 5.6 MB .eml reached ~4 GB of memory. Counted on the raw bytes before anything is parsed.
+_EML_PARTS = 1_000  # MIME parts in an .eml (its attachments included)
+_EML_ENCODED_WORDS = 10_000  # =?charset?...?= words in its header lines, each decoded on its own
 
 
 def _read_eml(path: Path, data: bytes, limits: ParseLimits):
@@ -20,6 +27,12 @@ def _read_eml(path: Path, data: bytes, limits: ParseLimits):
 
     from bs4 import BeautifulSoup
 
+    parts = len(re.findall(rb"(?im)^content-type[ \t]*:", data))
+    if parts > _EML_PARTS:
+        raise _over_budget(".eml", "it has", f"{parts:,} MIME parts", _EML_PARTS)
+    words = len(re.findall(rb"=\?[^?\s]{1,64}\?[bBqQ]\?", data))
+    if words > _EML_ENCODED_WORDS:
+        raise _over_budget(".eml", "it has", f"{words:,} encoded words (=?charset?...?=)", _EML_ENCODED_WORDS)
     message = BytesParser(policy=policy.default).parsebytes(data)
     if not message.keys():
         raise IngestError("not an email (no header lines such as From: or Subject:)")
@@ -36,6 +49,7 @@ def _read_eml(path: Path, data: bytes, limits: ParseLimits):
     if body is not None:
         content = _part_text(body)
         if body.get_content_subtype() == "html":
+            _check_html_tags(content, ".eml")
             text, _, headings = _html_text(BeautifulSoup(content, "html.parser"))
         else:
             text = content.replace("\r\n", "\n").replace("\r", "\n").strip()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ..errors import IngestError
 from ..types import ParseLimits
-from .html import _html_text
+from .html import _check_html_tags, _html_text
 from .pdf import join_pages
-from .plain import _first_line_title, _too_much_text
+from .plain import _first_line_title, _over_budget, _too_much_text
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,41 @@ def _check_docx_text(zf: zipfile.ZipFile, limits: ParseLimits) -> None:
                     del parent[0]
 
 
+# Per-format budgets (issue 19, item 5; see `_FORMAT_SECONDS` in rag/loaders/__init__.py): what a
+# .pptx or .odt may hold, counted from its XML as it streams out of the archive before python-pptx
+# or lxml builds any tree (~0.5-1 KB of memory per element; a 300-slide deck holds ~150,000), and
+# the chapters an .epub's reading order may list.
+_XML_BYTES = 64_000_000  # XML (and .rels) a .pptx or .odt may decompress to, all members together
+_XML_ELEMENTS = 1_000_000  # elements in that XML
+_EPUB_SPINE = 5_000  # chapters in an .epub's reading order
+
+
+def _check_xml_budget(zf: zipfile.ZipFile, kind: str) -> None:
+    """Stream every XML member of a zip-based document, counting elements (each freed once
+    read), and refuse it past `_XML_BYTES` or `_XML_ELEMENTS` before a reader builds its trees."""
+    from lxml import etree
+
+    members = [i for i in zf.infolist() if i.filename.endswith((".xml", ".rels"))]
+    size = sum(i.file_size for i in members)
+    if size > _XML_BYTES:
+        raise _over_budget(kind, "its XML decompresses to", f"{size / 1e6:.0f} MB ({size:,} bytes)", _XML_BYTES)
+    count = 0
+    for info in members:
+        with zf.open(info) as fh:
+            try:
+                for _, el in etree.iterparse(fh, events=("end",), resolve_entities=False, no_network=True):
+                    count += 1
+                    if count > _XML_ELEMENTS:
+                        raise _over_budget(kind, "its XML holds more than", f"{_XML_ELEMENTS:,} elements",
+                                           _XML_ELEMENTS)
+                    el.clear()
+                    parent = el.getparent()
+                    while parent is not None and el.getprevious() is not None:
+                        del parent[0]
+            except etree.XMLSyntaxError:
+                continue  # not XML: left to the reader, which says so if it needs the member
+
+
 def _open_zip(data: bytes, limits: ParseLimits, kind: str) -> zipfile.ZipFile:
     """A zip-based document (.pptx, .odt, .epub), its declared sizes checked (`_check_zip`)
     before anything is decompressed."""
@@ -168,6 +203,7 @@ def _read_pptx(path: Path, data: bytes, limits: ParseLimits):
     with _open_zip(data, limits, ".pptx") as zf:
         if "ppt/presentation.xml" not in zf.namelist():
             raise IngestError("not a valid .pptx (no ppt/presentation.xml in the archive)")
+        _check_xml_budget(zf, ".pptx")
     deck = Presentation(io.BytesIO(data))
     slide_texts, titles, total = [], [], 0
     for number, slide in enumerate(deck.slides, start=1):
@@ -224,6 +260,7 @@ def _read_odt(path: Path, data: bytes, limits: ParseLimits):
             raise IngestError("not a valid .odt (no content.xml in the archive)")
         if "META-INF/manifest.xml" in names and b"encryption-data" in zf.read("META-INF/manifest.xml"):
             raise IngestError("encrypted .odt: save it without a password and ingest it again")
+        _check_xml_budget(zf, ".odt")
         out = _Paragraphs(limits)
         with zf.open("content.xml") as fh:
             for _, el in etree.iterparse(fh, events=("end",), tag=(_ODF_TEXT + "p", _ODF_TEXT + "h"),
@@ -294,11 +331,16 @@ def _read_epub(path: Path, data: bytes, limits: ParseLimits):
         base = opf_name.rpartition("/")[0]
         manifest = {item.get("id"): item for item in opf.iter(_OPF + "item")}
         spine = [manifest[ref.get("idref")] for ref in opf.iter(_OPF + "itemref") if ref.get("idref") in manifest]
+        if len(spine) > _EPUB_SPINE:
+            raise _over_budget(".epub", "its reading order lists", f"{len(spine):,} chapters", _EPUB_SPINE)
+        spine = list({id(item): item for item in spine}.values())  # a chapter listed twice is read once
         encrypted = _epub_encrypted(zf) if "META-INF/encryption.xml" in names else set()
         toc = _epub_toc(zf, base, manifest.values(), names)
         out = _Paragraphs(limits)
         notices = []
-        for item in spine:
+        chapters = []
+        tags = 0
+        for item in spine:  # the tags of every chapter counted before any is parsed
             name = _epub_href(base, item.get("href", ""))
             if item.get("media-type") not in _EPUB_HTML:
                 continue
@@ -307,6 +349,9 @@ def _read_epub(path: Path, data: bytes, limits: ParseLimits):
             if name not in names:
                 notices.append(f"chapter {name} is listed but missing from the archive")
                 continue
+            tags = _check_html_tags(zf.read(name), ".epub", tags)
+            chapters.append(name)
+        for name in chapters:
             soup = BeautifulSoup(zf.read(name), "html.parser")
             text, html_title, headings = _html_text(soup)
             chapter = toc.get(name) or (headings[0][1] if headings else "") or html_title

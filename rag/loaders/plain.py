@@ -21,6 +21,13 @@ def _too_much_text(chars: int, max_chars: int) -> str:
             f"({chars / 1e6:.1f} M so far), over the RAG_MAX_TEXT_MB limit: nothing of it was indexed")
 
 
+def _over_budget(kind: str, what: str, found: str, budget: int | float) -> IngestError:
+    """A file refused for passing one of its format's budgets (see `_FORMAT_SECONDS` in
+    rag/loaders/__init__.py)."""
+    return IngestError(f"refusing this {kind}: {what} {found}, over the {budget:,} a {kind} may hold "
+                       "(a hostile file?); nothing of it was indexed")
+
+
 def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False) -> bytes:
     """The file's bytes, never more than `max_bytes`: the size is checked on the open file
     (not the name, which may be swapped meanwhile) and the read stops at the limit even if the
@@ -29,13 +36,9 @@ def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False)
     With `refuse_binary`, a file whose first 8 KB hold NUL bytes (and no UTF-16/32 byte order
     mark) is refused from those alone, before its size is checked: a folder's photos and archives
     cost 8 KB each and are reported as binary, not as too big."""
-    import stat
-
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise IngestError("not a regular file (a pipe, device or socket)")
             head = fh.read(_SNIFF_BYTES) if refuse_binary else b""
             if b"\x00" in head and not any(head.startswith(bom) for bom, _ in _BOMS):
                 raise NotText(_BINARY)
@@ -47,6 +50,28 @@ def read_bounded(path: Path, max_bytes: int | None, refuse_binary: bool = False)
     if max_bytes is not None and len(data) > max_bytes:
         raise IngestError(_too_big(len(data), max_bytes) + " (it grew while being read)")
     return data
+
+
+def open_regular(path: str | Path):
+    """`path` opened for reading (binary) if it is a regular file. Opened with O_NONBLOCK and
+    judged by fstat on what was opened, so a FIFO put in a file's place (after it was listed)
+    cannot block the open, and a device is refused before anything is read.
+
+    Raises:
+        IngestError: it is not a regular file.
+        OSError: it cannot be opened.
+    """
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IngestError("not a regular file (a pipe, device or socket)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _too_big(size: int, max_bytes: int) -> str:

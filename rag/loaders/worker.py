@@ -4,6 +4,7 @@ file never holds the caller. It reads no files itself: it is sent the bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -36,6 +37,10 @@ _WORKER_MEMORY = 2_000_000_000
 _WORKER_MEMORY_PER_CHAR = 40
 
 
+_READY = b"R"  # what the parser process writes once it is ready for files
+_START_S = 60.0
+
+
 class _ParserProcess:
     """One `python` process that parses files sent to it over a pipe, started on first use and
     killed when a parse passes its time limit (the next file starts a new one). A parser stuck in
@@ -48,11 +53,20 @@ class _ParserProcess:
         self.proc = None
         self.lock = threading.Lock()
 
-    def parse(self, request: tuple, timeout_s: float):
+    def parse(self, request: tuple, timeout_s: float, budget: str = ""):
         import pickle
         import select
+        import time
 
-        with self.lock:
+        # Waiting for a parse of another thread in this lane counts against the time limit too:
+        # a file never takes longer than it may, waiting included.
+        started = time.monotonic()
+        if not self.lock.acquire(timeout=timeout_s):
+            raise IngestError(f"the parser was busy with other files for {timeout_s:g} s: try again later "
+                              "(or raise RAG_PARSE_TIMEOUT_S)")
+        limit_s = timeout_s
+        timeout_s = max(limit_s - (time.monotonic() - started), 0.001)
+        try:
             if self.proc is None or self.proc.poll() is not None:
                 self.proc = self._start()
             proc = self.proc
@@ -71,26 +85,39 @@ class _ParserProcess:
                 waiting.register(proc.stdout, select.POLLIN)
                 if not waiting.poll(timeout_s * 1000):
                     self._stop()
-                    raise IngestError(f"parsing took longer than {timeout_s:g} s and was stopped "
-                                      "(raise RAG_PARSE_TIMEOUT_S to allow more)")
+                    raise IngestError(f"parsing took longer than {limit_s:g} s and was stopped "
+                                      + (f"({budget}: a hostile file?)" if budget
+                                         else "(raise RAG_PARSE_TIMEOUT_S to allow more)"))
                 ok, value, healthy = pickle.load(proc.stdout)
             except (EOFError, OSError, pickle.UnpicklingError):
                 self._stop()
                 raise IngestError("the parser process stopped without a result (out of memory?)") from None
             if not healthy:  # after MemoryError or the like, start afresh
                 self._stop()
+        finally:
+            self.lock.release()
         return ok, value
 
     @staticmethod
     def _start():
+        import select
         import subprocess
         import sys
 
         root = str(Path(__file__).resolve().parents[2])  # the rag this process runs
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         # A process group of its own: the programs it runs (tesseract for OCR) are killed with it.
-        return subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
+        proc = subprocess.Popen([sys.executable, "-c", "from rag.loaders import _serve; _serve()"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
+        # Its start (an interpreter importing rag: ~1 s on a busy machine) is not the file's parse
+        # time: a 1 s limit used to stop a small HTML file parsed right after a killed parse.
+        started = select.poll()
+        started.register(proc.stdout, select.POLLIN)
+        if not started.poll(_START_S * 1000) or proc.stdout.read(len(_READY)) != _READY:
+            proc.kill()
+            proc.wait()
+            raise IngestError(f"the parser process did not start within {_START_S:g} s")
+        return proc
 
     def _stop(self) -> None:
         if self.proc is not None:
@@ -111,13 +138,46 @@ class _ParserProcess:
 
 
 _parser = _ParserProcess()
-# A forked child (a test harness, a pre-forking server) starts its own parser: the parent's pipes are not its.
-os.register_at_fork(after_in_child=lambda: _parser.__init__())
+# One parser process per lane: `rag serve --watch` parses its folder's files in the "watch" lane and
+# uploads in the main one, so neither waits behind the other's backlog (issue 19: an upload waited
+# 239 s behind two slow files of a watched folder).
+_parsers = {"main": _parser}
+_parsers_lock = threading.Lock()
+_lane = threading.local()
 
 
-def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLimits) -> tuple:
-    """`_parse` in the parser process, stopped after `limits.timeout_s` (see `_ParserProcess`)."""
-    ok, value = _parser.parse((reader_name, path, data, limits), limits.timeout_s)
+def _reset_parsers() -> None:
+    global _parsers_lock
+    _parser.__init__()
+    _parsers.clear()
+    _parsers["main"] = _parser
+    _parsers_lock = threading.Lock()
+
+
+# A forked child (a test harness, a pre-forking server) starts its own parsers: the parent's pipes are not its.
+os.register_at_fork(after_in_child=_reset_parsers)
+
+
+@contextlib.contextmanager
+def parser_lane(name: str):
+    """Files loaded by this thread inside the block are parsed by the parser process of lane
+    `name`, not the main one (which uploads and `rag ingest` use)."""
+    before = getattr(_lane, "name", "main")
+    _lane.name = name
+    try:
+        yield
+    finally:
+        _lane.name = before
+
+
+def _parse_in_worker(reader_name: str, path: Path, data: bytes, limits: ParseLimits,
+                     budget: str = "") -> tuple:
+    """`_parse` in the parser process, stopped after `limits.timeout_s` (see `_ParserProcess`);
+    `budget`: what that time limit is, when it is a format's budget rather than RAG_PARSE_TIMEOUT_S."""
+    name = getattr(_lane, "name", "main")
+    with _parsers_lock:
+        parser = _parser if name == "main" else _parsers.setdefault(name, _ParserProcess())
+    ok, value = parser.parse((reader_name, path, data, limits), limits.timeout_s, budget)
     if not ok:
         reason, not_text = value
         raise (NotText if not_text else IngestError)(reason)
@@ -147,6 +207,8 @@ def _serve() -> None:
         os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
+    stdout.write(_READY)  # started: the parent's time limits count from here, not from the fork
+    stdout.flush()
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     while True:
         try:
