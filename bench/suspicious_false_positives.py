@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.answering import INSTRUCTION as OLD  # noqa: E402
+from rag.reader import INSTRUCTION as OLD  # noqa: E402
 from rag.errors import IngestError  # noqa: E402
 from rag.loaders import decode_text, load  # noqa: E402
 from rag.suspicious import INSTRUCTION as NEW  # noqa: E402

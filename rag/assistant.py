@@ -419,7 +419,7 @@ class Assistant:
         """The extractive reader over this index, as `stream` uses it (`threshold`: another
         abstention threshold, for calibration; `documents`: source -> stored document or None,
         the store's by default)."""
-        from .answering import ExtractiveAnswerer
+        from .reader import ExtractiveAnswerer
 
         fetch = documents or self.store.document
 
@@ -489,7 +489,7 @@ def _checked_citations(answer: Answer, texts: _StoredTexts, passages: list[Passa
             sentences.append(replace(sent, citations=ns))
     if keep_text:
         return replace(answer, citations=citations, sentences=sentences)
-    from .answering import abstention, sentence_text
+    from .reader import abstention, sentence_text
 
     if not sentences:
         return abstention(passages, answer.notice)

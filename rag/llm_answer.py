@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 
-from .answering import abstention, cited_answer, compose
+from .reader import abstention, cited_answer, compose
 from .text import flatten, stems, tokenize
 from .types import Answer, Evidence, Passage
 

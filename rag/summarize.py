@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .answering import compose
+from .reader import compose
 from .suspicious import INSTRUCTION
 from .text import flatten, split_sentences, terms
 from .types import Answer, AnswerSentence, Citation, Document, Evidence, SourceInfo

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering import ABSTAIN_TEXT
+from rag.reader import ABSTAIN_TEXT
 
 # Questions from ../shared/eval/seed_dev.jsonl, with the words a correct answer contains.
 ANSWERABLE = [
@@ -90,7 +90,7 @@ def test_stream_yields_text_pieces_then_the_answer(seed_assistant):
 
 
 # ---- the reader's parts, without an index ---------------------------------------------------------
-from rag.answering import analyse, find_answer  # noqa: E402
+from rag.reader import analyse, find_answer  # noqa: E402
 from rag.text import stems  # noqa: E402
 from rag.types import Passage  # noqa: E402
 
@@ -148,7 +148,7 @@ def passage(text, title=""):
 
 
 def test_constraint_year_must_occur_in_the_document_or_its_title():
-    from rag.answering import ExtractiveAnswerer
+    from rag.reader import ExtractiveAnswerer
 
     q = analyse("Who won the Wimbledon final in 2019?")
     reader = ExtractiveAnswerer(None, idf=lambda t: 1.0)
@@ -216,7 +216,7 @@ def test_answer_follows_the_word_a_question_ends_on():
 
 
 def test_ranking_puts_the_sentence_that_answers_above_the_one_that_restates_the_question(seed_assistant):
-    from rag.answering import ExtractiveAnswerer
+    from rag.reader import ExtractiveAnswerer
 
     text = ("Tesla Q2 2020 revenue.\nTesla reported revenue of $6.04 billion for the second quarter of 2020, "
             "beating analyst expectations. The company also delivered 90,650 vehicles in the quarter.")
@@ -227,7 +227,7 @@ def test_ranking_puts_the_sentence_that_answers_above_the_one_that_restates_the_
 
 
 def test_ranking_puts_a_code_line_last_for_a_prose_question(seed_assistant):
-    from rag.answering import ExtractiveAnswerer
+    from rag.reader import ExtractiveAnswerer
 
     text = "$ pip install frobnicate\nFrobnicate converts scanned invoices into spreadsheet rows for accountants."
     reader = ExtractiveAnswerer(seed_assistant.embedder, idf=lambda t: 1.0)
@@ -241,7 +241,7 @@ MAGAZINES = ("Arthur's Magazine (1844–1846) was an American literary periodica
 
 
 def read(seed_assistant, question, text):
-    from rag.answering import ExtractiveAnswerer
+    from rag.reader import ExtractiveAnswerer
 
     reader = ExtractiveAnswerer(seed_assistant.embedder, idf=lambda t: 1.0, threshold=0.0)
     passages = [passage(text)]

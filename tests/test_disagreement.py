@@ -127,7 +127,7 @@ def _evidence(source: str, text: str, score: float, answer: str):
 
 
 def _select(*evidence):
-    from rag.answering import ExtractiveAnswerer
+    from rag.reader import ExtractiveAnswerer
 
     return ExtractiveAnswerer(embedder=None, idf=lambda term: 1.0).select(list(evidence), [])
 

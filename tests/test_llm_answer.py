@@ -5,7 +5,7 @@ model's own output is exercised in test_llm.py)."""
 
 import pytest
 
-from rag.answering import ExtractiveAnswerer
+from rag.reader import ExtractiveAnswerer
 from rag.config import Settings
 from rag.llm_answer import LLMAnswerer
 from rag.types import Answer, Evidence

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rag import Assistant
-from rag.answering import ExtractiveAnswerer
+from rag.reader import ExtractiveAnswerer
 from rag.chunking import chunk_document
 from rag.types import Document, Passage
 
