@@ -1,5 +1,5 @@
 """False "suspicious" flags on ordinary documents (issue 18, item 4): how many real files the
-pattern of rag/suspicious.py flags, against the one it replaced (rag.answering.INSTRUCTION).
+pattern of rag/suspicious.py flags, against the one it replaced (rag.reader.INSTRUCTION).
 
     python bench/suspicious_false_positives.py [/usr/share/doc ...] [--limit 1000]
 

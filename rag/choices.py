@@ -1,6 +1,6 @@
 """Ranked evidence -> the answer parts for a question that asks between named things: a choice
 ("Who was born first, Pablo Trapero or Aleksander Ford?") or a yes/no question about them ("Are
-Pam Veasey and Jon Jost both American?"). The reader (rag/answering.py) calls `choice_parts`; an
+Pam Veasey and Jon Jost both American?"). The reader (rag/reader/ranking.py) calls `choice_parts`; an
 answer that quotes sentences without saying which option they favour does not answer these.
 
 For each option it finds the passage where the option is described (the sentence that opens on
@@ -11,7 +11,7 @@ option lead is the option's name as the cited sentence writes it; "Yes."/"No." i
 sentence not quoted from a source, and is said only when the cited sentences state the values it
 compares.
 
-It does not rank sentences (the reader does) or parse the question (`answering.analyse` fills
+It does not rank sentences (the reader does) or parse the question (`rag.reader.analyse` fills
 `Question.options` and `Question.yes_no` with `options_of`).
 """
 

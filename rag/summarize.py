@@ -18,7 +18,7 @@ chunking leaves them out), so a summary covers the whole document.
   sharing words) but say it differently (another number or name, or a negation).
 
 Every sentence of what it returns is cited with exact offsets: `doc.text[start:end] == quote`.
-It does not retrieve (rag/retrieval.py), answer questions (rag/answering.py) or judge a model's
+It does not retrieve (rag/retrieval.py), answer questions (rag/reader/) or judge a model's
 sentence itself (rag/verification.py).
 """
 

@@ -107,7 +107,7 @@ class Passage:
 
 @dataclass(frozen=True)
 class Question:
-    """What a question asks for, as the reader understands it (see `rag.answering.analyse`)."""
+    """What a question asks for, as the reader understands it (see `rag.reader.analyse`)."""
 
     text: str
     kind: str  # person | place | organisation | title | number | date | reason | definition | thing | other

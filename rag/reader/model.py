@@ -5,7 +5,7 @@ spans per sentence.
 The model reads a question with each retrieved passage (`features.windows`) and gives every token
 a start and an end logit; [CLS] stands for "no answer here". A sentence's *margin* is its best
 span's start + end logit less the [CLS] pair of the same window: above 0 the model reads an answer
-in it, and the span is that answer. It does not rank or choose (`rag.answering`).
+in it, and the span is that answer. It does not rank or choose (`rag.reader.ranking`).
 """
 
 from __future__ import annotations
