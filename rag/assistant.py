@@ -437,7 +437,7 @@ class Assistant:
                                   s.abstain_threshold if threshold is None else threshold, s.max_answer_sentences,
                                   previous_answer=history[-1][1] if history else "",
                                   span_weight=s.answer_span_weight, documents=document, model=model,
-                                  model_weight=s.reader_weight, model_threshold=s.reader_threshold)
+                                  model_weight=s.reader_weight)
 
     def as_retriever(self, k: int = 4, source: str | None = None):
         """Hybrid retrieval as a LangChain `BaseRetriever`."""

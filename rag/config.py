@@ -105,15 +105,14 @@ class Settings(BaseSettings):
     max_answer_sentences: int = 2
     # rag's reader model (rag/reader/model, trained by training/): "bundled" reads every retrieved
     # passage with it, "none" answers with the rules alone (also what happens, with a notice, when
-    # the file is missing or damaged). Weight and threshold: bench/reader_variants.py (BENCHMARKS.md,
-    # "rag's reader model").
+    # the file is missing or damaged). The weight: bench/reader_variants.py (BENCHMARKS.md, "rag's
+    # reader model"); abstention stays with the rules' score and `abstain_threshold` (the model's
+    # answerability measured worse there).
     reader_model: str = Field("bundled", description=(
         "The reader model: 'bundled' (rag's own, shipped in the package), a folder holding one made by "
         "training/export.py, or 'none' (rules alone)."))
     reader_weight: float = Field(0.5, ge=0.0, description=(
         "What the reader model's margin adds to a sentence's rule score (its margin / 10, clipped to -1..1)."))
-    reader_threshold: float = Field(0.0, description=(
-        "With the reader model: abstain when the best sentence's margin (logits) is below this."))
     # What a sentence holding an answer of the asked kind (a name for "who", a number for "how
     # many") gains in the reader's ranking, and a sentence that only restates the question loses.
     answer_span_weight: float = 0.1

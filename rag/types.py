@@ -151,6 +151,7 @@ class Evidence:
     answer_start: int | None = None
     answer_end: int | None = None
     reader: ReaderSpan | None = None  # the reader model's reading, when the model is in use
+    rule_score: float | None = None  # the rules' score, when the model's term is in `score`
 
     @property
     def answer(self) -> str:

@@ -55,17 +55,16 @@ class ExtractiveAnswerer:
     def __init__(self, embedder, idf: Callable[[str], float], threshold: float = 0.4, max_sentences: int = 2,
                  similarity_weight: float = 0.5, previous_answer: str = "", span_weight: float = 0.1,
                  documents: Callable[[str], tuple[str, str] | None] | None = None, model=None,
-                 model_weight: float = 0.0, model_threshold: float = 0.0):
+                 model_weight: float = 0.0):
         """`previous_answer`: in a conversation, the last answer's text (see `should_abstain`).
         `span_weight`: what finding an answer of the asked kind adds to a sentence's score.
         `documents`: source -> (title, text) of a stored document, where the question's numbers are
         looked for (without it, the passage and its title).
         `model`: rag's reader model (rag.reader.model.ReaderModel) or None for the rules alone;
-        `model_weight`: what its margin adds to a sentence's score (see `_model_term`);
-        `model_threshold`: with the model, abstain when the best sentence's margin is below it."""
+        `model_weight`: what its margin adds to a sentence's score (see `_model_term`). Abstention
+        reads the rules' score alone, model or not (`should_abstain`)."""
         self.model = model
         self.model_weight = model_weight
-        self.model_threshold = model_threshold
         self.embedder = embedder
         self.idf = idf
         self.threshold = threshold
@@ -133,7 +132,8 @@ class ExtractiveAnswerer:
             out.append((pi, Evidence(text=text, source=p.source, start=start, end=p.start + b, page=p.page,
                                      similarity=float(sim), coverage=cov, score=score,
                                      matched=frozenset(own & wanted), answer_start=a_start, answer_end=a_end)))
-        ranked = self.read(q, passages, out, asked) if self.model else [e for _, e in out]
+        # The model was trained on prose: for a command or code it is the rules' call alone.
+        ranked = self.read(q, passages, out, asked) if self.model and not q.asks_code else [e for _, e in out]
         ranked.sort(key=lambda e: -e.score)
         if ranked and ranked[0].score < 0 and not all(kept.values()):
             self.notice = _constraint_notice(q, passages)
@@ -155,7 +155,7 @@ class ExtractiveAnswerer:
             reading = readings.get(pi)
             got = reading.best(e.start - p.start, e.end - p.start, p.start) if reading else None
             e = replace(e, score=e.score + self.model_weight * _model_term(got.margin if got else -_NO_READING),
-                        reader=got)
+                        reader=got, rule_score=e.score)
             if got is not None and _model_leads(q, e.answer_start, p.text[got.start - p.start:got.end - p.start],
                                                 asked):
                 e = replace(e, answer_start=got.start, answer_end=got.end)
@@ -186,12 +186,10 @@ class ExtractiveAnswerer:
         on_topic = bool(self.previous_answer) and ranked[0].text in self.previous_answer and ranked[0].score > 0
         if on_topic:
             return False
-        best = ranked[0]
-        q = self.question
-        # The model reads spans, so its margin says nothing of a yes/no or an "X or Y?" question.
-        if best.reader is not None and not (q and (q.options or q.yes_no)):
-            return best.reader.margin < self.model_threshold or best.score < 0  # no answer read, or a broken check
-        return best.score < self.threshold
+        # The reader model ranks and leads, but whether anything answers is the rules' call: the
+        # model's answerability separated answerable from unanswerable questions worse than the
+        # rules' score did (BENCHMARKS.md, "rag's reader model").
+        return max(e.score if e.rule_score is None else e.rule_score for e in ranked) < self.threshold
 
     def select(self, ranked: list[Evidence], passages: list[Passage]) -> Answer:
         """The answer from already ranked evidence: the best sentences, or an abstention."""
