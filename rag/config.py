@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     reader_model: str = Field("bundled", description=(
         "The reader model: 'bundled' (rag's own, shipped in the package), a folder holding one made by "
         "training/export.py, or 'none' (rules alone)."))
-    reader_weight: float = Field(0.5, ge=0.0, description=(
+    reader_weight: float = Field(0.25, ge=0.0, description=(
         "What the reader model's margin adds to a sentence's rule score (its margin / 10, clipped to -1..1)."))
     # What a sentence holding an answer of the asked kind (a name for "who", a number for "how
     # many") gains in the reader's ranking, and a sentence that only restates the question loses.
