@@ -151,7 +151,12 @@ class Evidence:
     answer_start: int | None = None
     answer_end: int | None = None
     reader: ReaderSpan | None = None  # the reader model's reading, when the model is in use
-    rule_score: float | None = None  # the rules' score, when the model's term is in `score`
+    model_term: float = 0.0  # what the reader model added to `score`
+
+    @property
+    def rule_score(self) -> float:
+        """The rules' score alone."""
+        return self.score - self.model_term
 
     @property
     def answer(self) -> str:

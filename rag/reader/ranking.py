@@ -154,8 +154,8 @@ class ExtractiveAnswerer:
             p = passages[pi]
             reading = readings.get(pi)
             got = reading.best(e.start - p.start, e.end - p.start, p.start) if reading else None
-            e = replace(e, score=e.score + self.model_weight * _model_term(got.margin if got else -_NO_READING),
-                        reader=got, rule_score=e.score)
+            term = self.model_weight * _model_term(got.margin if got else -_NO_READING)
+            e = replace(e, score=e.score + term, model_term=term, reader=got)
             if got is not None and _model_leads(q, e.answer_start, p.text[got.start - p.start:got.end - p.start],
                                                 asked):
                 e = replace(e, answer_start=got.start, answer_end=got.end)
@@ -189,7 +189,7 @@ class ExtractiveAnswerer:
         # The reader model ranks and leads, but whether anything answers is the rules' call: the
         # model's answerability separated answerable from unanswerable questions worse than the
         # rules' score did (BENCHMARKS.md, "rag's reader model").
-        return max(e.score if e.rule_score is None else e.rule_score for e in ranked) < self.threshold
+        return max(e.rule_score for e in ranked) < self.threshold
 
     def select(self, ranked: list[Evidence], passages: list[Passage]) -> Answer:
         """The answer from already ranked evidence: the best sentences, or an abstention."""
@@ -209,14 +209,16 @@ class ExtractiveAnswerer:
 
     def choose(self, ranked: list[Evidence]) -> list[Evidence]:
         """The sentences that answer: the best, and a second one that is nearly as good or holds
-        question words the first lacks (a two-part, "multi-hop" question is often answered by two)."""
+        question words the first lacks (a two-part, "multi-hop" question is often answered by two).
+        The second is judged by the rules' scores: with the reader model, the model picks the first
+        sentence and the rules' own runner-up stays beside it."""
         best = ranked[0]
         chosen = [best]
         covered = set(best.matched)
-        for e in ranked[1:]:
-            if len(chosen) >= self.max_sentences or e.score < best.score - _SECOND_SENTENCE_MARGIN:
+        for e in sorted(ranked[1:], key=lambda e: -e.rule_score):
+            if len(chosen) >= self.max_sentences or e.rule_score < best.rule_score - _SECOND_SENTENCE_MARGIN:
                 break
-            if e.score >= best.score - 0.05 or e.matched - covered:
+            if e.rule_score >= best.rule_score - 0.05 or e.matched - covered:
                 chosen.append(e)
                 covered |= e.matched
         return chosen
