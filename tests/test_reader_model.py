@@ -84,3 +84,16 @@ def test_seed_question_leads_with_the_models_span(seed_assistant):
 def test_model_abstains_where_the_seed_has_no_answer(seed_assistant, question):
     answer = seed_assistant.ask(question)
     assert answer.abstained and not answer.citations
+
+
+@pytest.mark.parametrize("raw, shown", [("[BSD](LICENSE)", "BSD"), ("The [libsodium-doc", "libsodium-doc"),
+                                        ("`libzstd` binary", "libzstd"), ("libzstd` dynamic libraries", "dynamic libraries"),
+                                        ("\"quoted\"", "quoted"), ("f(x) grows", "f(x) grows")])
+def test_the_models_span_is_shown_without_the_markdown_it_cut(raw, shown):
+    """The model reads raw markdown and its span may start or end inside a link or code span
+    (README.md files): what leads the answer is the words, offsets still exact."""
+    from rag.reader.ranking import _without_markup
+
+    text = "Intro. " + raw + " tail"
+    a, b = _without_markup(text, 7, 7 + len(raw))
+    assert text[a:b] == shown

@@ -156,9 +156,10 @@ class ExtractiveAnswerer:
             got = reading.best(e.start - p.start, e.end - p.start, p.start) if reading else None
             term = self.model_weight * _model_term(got.margin if got else -_NO_READING)
             e = replace(e, score=e.score + term, model_term=term, reader=got)
-            if got is not None and _model_leads(q, e.answer_start, p.text[got.start - p.start:got.end - p.start],
-                                                asked):
-                e = replace(e, answer_start=got.start, answer_end=got.end)
+            if got is not None:
+                a, b = _without_markup(p.text, got.start - p.start, got.end - p.start)
+                if a < b and _model_leads(q, e.answer_start, p.text[a:b], asked):
+                    e = replace(e, answer_start=p.start + a, answer_end=p.start + b)
             out.append(e)
         return out
 
@@ -232,6 +233,33 @@ def _model_leads(q: Question, rule_start: int | None, span: str, asked: set[str]
     if q.kind == "statement" or (q.kind == "definition" and rule_start is not None):
         return False
     return bool(stems(span) - asked) and span.lower() not in q.text.lower()
+
+
+_LINK_TARGET = re.compile(r"\]\(|\]\[")  # markdown: [text](target), [text][ref]
+
+
+def _without_markup(text: str, a: int, b: int) -> tuple[int, int]:
+    """The span text[a:b] without the markdown around it: a link's target after its text
+    ("BSD](LICENSE)" is "BSD"), a bracket or code span it cuts in two, and brackets, backticks
+    and emphasis marks at either end ("`libzstd`" is "libzstd"). The model reads the raw text,
+    marks and all."""
+    def strip(a: int, b: int) -> tuple[int, int]:
+        while a < b and text[a] in "[(`*_\"' \t\n":
+            a += 1
+        while b > a and text[b - 1] in "[(`*_\"')] \t\n" and not (text[b - 1] == ")" and "(" in text[a:b]):
+            b -= 1
+        return a, b
+
+    link = _LINK_TARGET.search(text, a, b)
+    if link:
+        b = link.start()
+    a, b = strip(a, b)
+    if text.count("[", a, b) > text.count("]", a, b):  # "The [libsodium-doc": a link's text, opened
+        a = text.rindex("[", a, b) + 1
+    if text.count("`", a, b) % 2:  # a code span cut in two: the longer side
+        tick = text.index("`", a, b)
+        a, b = (a, tick) if tick - a >= b - tick - 1 else (tick + 1, b)
+    return strip(a, b)
 
 
 def _model_term(margin: float) -> float:
