@@ -135,7 +135,7 @@ class ExtractiveAnswerer:
         # The model was trained on prose: for a command or code it is the rules' call alone.
         ranked = self.read(q, passages, out, asked) if self.model and not q.asks_code else [e for _, e in out]
         ranked.sort(key=lambda e: -e.score)
-        if ranked and ranked[0].score < 0 and not all(kept.values()):
+        if ranked and max(e.rule_score for e in ranked) < 0 and not all(kept.values()):
             self.notice = _constraint_notice(q, passages)
         return ranked
 
