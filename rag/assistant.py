@@ -316,8 +316,8 @@ class Assistant:
             timings["condense"] = (t_condense - t0) * 1000
         if first_piece:
             timings["first_piece"] = (first_piece - t0) * 1000
-        if answer.abstained:
-            answer = replace(answer, notice=" ".join(filter(None, [answer.notice, self._language_notice(question)])))
+        more = self._language_notice(question) if answer.abstained else _suspicious_notice(answer, texts)
+        answer = replace(answer, notice=" ".join(filter(None, [answer.notice, more])))
         yield replace(_located(answer, passages), timings_ms=timings)
 
     def _language_notice(self, question: str) -> str:
@@ -465,6 +465,17 @@ class _StoredTexts:
 
     def clear(self) -> None:
         self._docs.clear()
+
+
+def _suspicious_notice(answer: Answer, texts: _StoredTexts) -> str:
+    """What the answer says when every document it cites is flagged as suspicious (text phrased
+    as instructions to an assistant, `rag sources` marks it): the flag reaches the reader of the
+    answer, not only the list of sources (issue 19, item 7)."""
+    docs = [texts(s) for s in dict.fromkeys(c.source for c in answer.citations)]
+    if not docs or not all(d is not None and d.suspicious for d in docs):
+        return ""
+    return (f"Check the source{'' if len(docs) == 1 else 's'}: {'it holds' if len(docs) == 1 else 'each holds'} "
+            f"{docs[0].suspicious_reason}, which may be there to steer answers.")
 
 
 def _checked_citations(answer: Answer, texts: _StoredTexts, passages: list[Passage], keep_text: bool) -> Answer:
