@@ -468,14 +468,16 @@ class _StoredTexts:
 
 
 def _suspicious_notice(answer: Answer, texts: _StoredTexts) -> str:
-    """What the answer says when every document it cites is flagged as suspicious (text phrased
-    as instructions to an assistant, `rag sources` marks it): the flag reaches the reader of the
+    """What the answer says when a document it cites is flagged as suspicious (text phrased as
+    instructions to an assistant, `rag sources` marks it): the flag reaches the reader of the
     answer, not only the list of sources (issue 19, item 7)."""
     docs = [texts(s) for s in dict.fromkeys(c.source for c in answer.citations)]
-    if not docs or not all(d is not None and d.suspicious for d in docs):
+    flagged = [d for d in docs if d is not None and d.suspicious]
+    if not flagged:
         return ""
-    return (f"Check the source{'' if len(docs) == 1 else 's'}: {'it holds' if len(docs) == 1 else 'each holds'} "
-            f"{docs[0].suspicious_reason}, which may be there to steer answers.")
+    which = "the source: it holds" if len(flagged) == len(docs) == 1 else (
+        "the sources: each holds" if len(flagged) == len(docs) else f"{Path(flagged[0].source).name}: it holds")
+    return f"Check {which} {flagged[0].suspicious_reason}, which may be there to steer answers."
 
 
 def _checked_citations(answer: Answer, texts: _StoredTexts, passages: list[Passage], keep_text: bool) -> Answer:

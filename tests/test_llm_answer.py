@@ -99,3 +99,13 @@ def test_evidence_can_be_left_out_by_setting(answerer):
     finally:
         answerer.settings = Settings(llm="local")
     assert [s.text for s in answer.sentences] == ["The major tributary of the Rhine is the river Aare."]
+
+
+def test_a_model_sentence_without_markers_is_shown_only_with_the_passage_it_was_checked_against(answerer):
+    """Issue 19, item 7: a sentence the model wrote with no [n] is checked against its closest
+    passage and, when shown, cites it; one that passage does not support is never shown."""
+    answer = best(answerer, "The river Aare is the major tributary of the Rhine. The Moselle joins it at Koblenz.")
+    written = [s for s in answer.sentences if not s.quoted]
+    assert written and all(s.citations and s.supported for s in written)
+    assert "Aare" in written[0].text and "Moselle" not in answer.text
+    assert all(answer.citations[n - 1].quote in (RHINE, OTHER) for s in written for n in s.citations)
