@@ -6,6 +6,7 @@ model's margin added to the rules' score. The table behind `Settings.reader_*` (
         ../shared/eval/news2023 ../shared/eval/squad2 ../shared/eval/hotpotqa --out /tmp/variants.json
     python bench/reader_variants.py report /tmp/variants.json
     python bench/reader_variants.py sweep /tmp/variants.json --variant "fused 0.5"
+    python bench/reader_variants.py sweep /tmp/variants.json --by veto --lo -600 --hi 0 --step 100
 
 `dump` reads each set's index (one per set under --index, as bench/eval_backends.py builds them),
 retrieves the passages `rag ask` would, and records every candidate sentence with the rules' score,
@@ -109,9 +110,15 @@ def report(args) -> None:
 
 def signal(args, cands: list[dict]) -> float:
     """What abstention reads: the best score of `--variant`, or (`--by margin`) the model's margin
-    on the sentence that variant ranks first."""
+    on the sentence that variant ranks first, or (`--by veto`) the best margin among the sentences
+    where the rules' best score reaches `--rule-threshold` (the rules abstain, and the margin may
+    veto an answer they would give)."""
     if not cands:
         return -9.0
+    if args.by == "veto":
+        margins = [c["margin"] for c in cands if c["margin"] is not None]
+        rules_answer = max(c["score"] for c in cands) >= args.rule_threshold
+        return max(margins, default=-20.0) if rules_answer else float("-inf")
     top = max(cands, key=lambda c: key(args.variant, c))
     return key(args.variant, top) if args.by == "score" else (top["margin"] if top["margin"] is not None else -9.0)
 
@@ -151,7 +158,8 @@ def main() -> None:
     w = sub.add_parser("sweep")
     w.add_argument("dump")
     w.add_argument("--variant", default="fused 0.5", choices=list(VARIANTS))
-    w.add_argument("--by", choices=["score", "margin"], default="score")
+    w.add_argument("--by", choices=["score", "margin", "veto"], default="score")
+    w.add_argument("--rule-threshold", type=float, default=0.48, help="with --by veto: RAG_ABSTAIN_THRESHOLD")
     w.add_argument("--lo", type=int, default=20, help="lowest threshold, in hundredths")
     w.add_argument("--hi", type=int, default=70)
     w.add_argument("--step", type=int, default=2)

@@ -103,8 +103,8 @@ class Settings(BaseSettings):
     # news2023 and SQuAD and at 0 on seed_dev.
     abstain_threshold: float = 0.48
     max_answer_sentences: int = 2
-    # rag's reader model (rag/reader/model, trained by training/): "bundled" reads every retrieved
-    # passage with it, "none" answers with the rules alone (also what happens, with a notice, when
+    # rag's reader model (rag/reader/model, trained by training/): "bundled" reads the retrieved
+    # passages holding the rules' best sentences with it, "none" answers with the rules alone (also what happens, with a notice, when
     # the file is missing or damaged). The weight: bench/reader_variants.py (BENCHMARKS.md, "rag's
     # reader model"); abstention stays with the rules' score and `abstain_threshold` (the model's
     # answerability measured worse there).

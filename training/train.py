@@ -10,7 +10,7 @@ layer's initialisation and dropout. The learning rate falls linearly to zero at 
 run stopped by `--minutes` and resumed (`--resume`) ends where an unbroken run would. A checkpoint
 is written every `--save-every` steps and when time is up.
 
-    python training/train.py --data training/data/train.jsonl --out training/runs/cpu   # 2-core CPU, ~1 h idle
+    python training/train.py --data training/data/train.jsonl --out training/runs/cpu   # 2-core CPU, ~70 min
     python training/train.py --device cuda --examples 0 --epochs 3 --out training/runs/gpu  # all data
 """
 
